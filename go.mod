@@ -1,0 +1,3 @@
+module github.com/divandb/divan
+
+go 1.26.8

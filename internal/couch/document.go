@@ -1,0 +1,57 @@
+package couch
+
+// Document is what a read of one document returns from a shard copy (and, after
+// merging, from fabric): the full rev tree and the revisions asked for.
+type Document struct {
+	ID string
+	// Seq is the shard copy's update seq of the document's latest change
+	// (`_local_seq`).
+	Seq uint64
+	// Tree is the full revision tree: conflicts, deleted conflicts,
+	// `_revs_info` and `_revisions` derive from it. Nil for _local docs.
+	Tree *RevTree
+	// Revisions holds the revisions asked for, in the order asked; the winner
+	// alone for a plain read.
+	Revisions []Revision
+}
+
+// Revision is one revision of a document with its body.
+type Revision struct {
+	Rev     Rev
+	Deleted bool
+	// Body is a compact JSON object without special members; nil when Missing.
+	Body []byte
+	// Attachments is the raw `_attachments` object stored with the revision.
+	Attachments []byte
+	// Missing reports a revision that was asked for (open_revs) but is not in
+	// the tree, or whose body is no longer stored.
+	Missing bool
+}
+
+// OpenOptions says which revisions of a document to read.
+type OpenOptions struct {
+	// Rev reads one specific revision; zero reads the winner.
+	Rev Rev
+	// OpenRevs reads these revisions (open_revs=[...]).
+	OpenRevs []Rev
+	// AllLeaves reads every leaf (open_revs=all).
+	AllLeaves bool
+	// Latest replaces each requested revision with the leaves descending
+	// from it (latest=true).
+	Latest bool
+}
+
+// UpdateOptions controls a write of one or more documents.
+type UpdateOptions struct {
+	// NewEdits is false for replicated writes (new_edits=false): the given
+	// revisions are merged into the tree as they are, without conflict checks.
+	NewEdits bool
+}
+
+// UpdateResult is the outcome of writing one document. Err is an *Error
+// (conflict, forbidden, ...) for a document that was not written.
+type UpdateResult struct {
+	ID  string
+	Rev Rev
+	Err error
+}

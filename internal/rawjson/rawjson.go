@@ -1,0 +1,298 @@
+// Package rawjson walks JSON text without decoding it, so documents keep their
+// exact key order, unicode escapes and number spelling (DESIGN.md: "Documents
+// keep their JSON exactly"). Callers validate input with json.Valid first; the
+// scanners here assume well-formed JSON and report ErrSyntax otherwise.
+package rawjson
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"unicode/utf8"
+)
+
+// ErrSyntax reports text that is not the JSON the caller promised.
+var ErrSyntax = errors.New("rawjson: malformed JSON")
+
+// ErrNotObject reports a value that is not a JSON object.
+var ErrNotObject = errors.New("rawjson: not a JSON object")
+
+// Member is one member of a JSON object: its key decoded, and its raw key and
+// value text as they appear in the input (value with insignificant white space
+// still present).
+type Member struct {
+	Key    string
+	RawKey []byte // the quoted key exactly as written
+	Value  []byte
+}
+
+// Members calls fn for each member of the JSON object in data, in order. It
+// stops at the first error fn returns.
+func Members(data []byte, fn func(m Member) error) error {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return ErrNotObject
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		if skipSpace(data, i+1) != len(data) {
+			return ErrSyntax
+		}
+		return nil
+	}
+	for {
+		if i >= len(data) || data[i] != '"' {
+			return ErrSyntax
+		}
+		kend, err := stringEnd(data, i)
+		if err != nil {
+			return err
+		}
+		rawKey := data[i:kend]
+		key, err := decodeString(rawKey)
+		if err != nil {
+			return err
+		}
+		i = skipSpace(data, kend)
+		if i >= len(data) || data[i] != ':' {
+			return ErrSyntax
+		}
+		i = skipSpace(data, i+1)
+		vend, err := ValueEnd(data, i)
+		if err != nil {
+			return err
+		}
+		if err := fn(Member{Key: key, RawKey: rawKey, Value: data[i:vend]}); err != nil {
+			return err
+		}
+		i = skipSpace(data, vend)
+		if i >= len(data) {
+			return ErrSyntax
+		}
+		switch data[i] {
+		case ',':
+			i = skipSpace(data, i+1)
+		case '}':
+			if skipSpace(data, i+1) != len(data) {
+				return ErrSyntax
+			}
+			return nil
+		default:
+			return ErrSyntax
+		}
+	}
+}
+
+// Elements calls fn for each element of the JSON array in data, in order.
+func Elements(data []byte, fn func(v []byte) error) error {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '[' {
+		return ErrSyntax
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == ']' {
+		return nil
+	}
+	for {
+		end, err := ValueEnd(data, i)
+		if err != nil {
+			return err
+		}
+		if err := fn(data[i:end]); err != nil {
+			return err
+		}
+		i = skipSpace(data, end)
+		if i >= len(data) {
+			return ErrSyntax
+		}
+		switch data[i] {
+		case ',':
+			i = skipSpace(data, i+1)
+		case ']':
+			return nil
+		default:
+			return ErrSyntax
+		}
+	}
+}
+
+// ValueEnd returns the index just past the JSON value starting at data[i].
+func ValueEnd(data []byte, i int) (int, error) {
+	if i >= len(data) {
+		return 0, ErrSyntax
+	}
+	switch c := data[i]; {
+	case c == '"':
+		return stringEnd(data, i)
+	case c == '{' || c == '[':
+		depth := 0
+		for j := i; j < len(data); j++ {
+			switch data[j] {
+			case '"':
+				end, err := stringEnd(data, j)
+				if err != nil {
+					return 0, err
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1, nil
+				}
+			}
+		}
+		return 0, ErrSyntax
+	default:
+		j := i
+		for j < len(data) && !isDelim(data[j]) {
+			j++
+		}
+		if j == i {
+			return 0, ErrSyntax
+		}
+		return j, nil
+	}
+}
+
+func isDelim(c byte) bool {
+	switch c {
+	case ',', '}', ']', ' ', '\t', '\n', '\r', ':':
+		return true
+	}
+	return false
+}
+
+func stringEnd(data []byte, i int) (int, error) {
+	for j := i + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, nil
+		}
+	}
+	return 0, ErrSyntax
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) {
+		switch data[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// decodeString decodes a quoted JSON string; the common case without escapes
+// avoids the reflection-based decoder.
+func decodeString(raw []byte) (string, error) {
+	inner := raw[1 : len(raw)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", ErrSyntax
+	}
+	return s, nil
+}
+
+// String decodes a JSON string value; ok is false when v is not a string.
+func String(v []byte) (s string, ok bool) {
+	v = bytes.TrimSpace(v)
+	if len(v) < 2 || v[0] != '"' {
+		return "", false
+	}
+	s, err := decodeString(v)
+	return s, err == nil
+}
+
+// Compact appends data with insignificant white space removed. Escapes and
+// number spelling are kept as written.
+func Compact(dst, data []byte) ([]byte, error) {
+	if !needsCompact(data) {
+		return append(dst, data...), nil
+	}
+	buf := bytes.NewBuffer(dst)
+	if err := json.Compact(buf, data); err != nil {
+		return dst, ErrSyntax
+	}
+	return buf.Bytes(), nil
+}
+
+// needsCompact reports whether data has white space outside strings.
+func needsCompact(data []byte) bool {
+	in := false
+	for j := 0; j < len(data); j++ {
+		c := data[j]
+		if in {
+			switch c {
+			case '\\':
+				j++
+			case '"':
+				in = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			in = true
+		case ' ', '\t', '\n', '\r':
+			return true
+		}
+	}
+	return false
+}
+
+// AppendString appends s as a JSON string literal. It escapes only what JSON
+// requires (plus <, >, & are left alone, as CouchDB's encoder does).
+func AppendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			if c < utf8.RuneSelf {
+				i++
+				continue
+			}
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				dst = append(dst, s[start:i]...)
+				dst = append(dst, `\ufffd`...)
+				i += size
+				start = i
+				continue
+			}
+			i += size
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		case '\b':
+			dst = append(dst, '\\', 'b')
+		case '\f':
+			dst = append(dst, '\\', 'f')
+		default:
+			const hex = "0123456789abcdef"
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		i++
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
