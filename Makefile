@@ -1,0 +1,58 @@
+# Divan — see README.md. Every target installs what it needs itself.
+GO        ?= go
+BIN       := bin
+DIVAN     := $(BIN)/divan
+PKGS      := ./...
+export GOFLAGS ?= -buildvcs=false
+
+.PHONY: all build run test test-short test-race test-e2e fuzz bench soak lint vet fmt verify cluster cluster-stop clean
+
+all: build
+
+build: ## build bin/divan and bin/divan-bench
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+run: build ## one node on 127.0.0.1:5984, data in ./data
+	DIVAN_DATA_DIR=$${DIVAN_DATA_DIR:-data} ./$(DIVAN)
+
+test: ## unit, fuzz-seed, end-to-end and crash tests (what CI runs)
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+test-race:
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+test-e2e: build
+	$(GO) test -count=1 -v ./internal/e2e/
+
+FUZZTIME ?= 30s
+fuzz: ## run each fuzz target for FUZZTIME
+	$(GO) test -run='^$$' -fuzz=FuzzParseDoc -fuzztime=$(FUZZTIME) ./internal/couch/
+	$(GO) test -run='^$$' -fuzz=FuzzRevTreeMerge -fuzztime=$(FUZZTIME) ./internal/couch/
+	$(GO) test -run='^$$' -fuzz=FuzzUnmarshalRevTree -fuzztime=$(FUZZTIME) ./internal/couch/
+
+bench: build ## load figures for docs/benchmarks.md (starts its own node)
+	$(GO) test -run='^$$' -bench=. -benchmem ./shard/ ./internal/couch/
+	./$(BIN)/divan-bench -divan ./$(DIVAN)
+
+SOAK ?= 10m
+soak: build ## long crash/restart cycles under load
+	DIVAN_SOAK=$(SOAK) $(GO) test -count=1 -timeout 0 -run 'Crash' -v ./internal/e2e/
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+lint: vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+
+verify: lint
+	$(GO) mod tidy -diff
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,284 @@
+package fabric
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/divandb/divan/cluster"
+	"github.com/divandb/divan/internal/couch"
+	"github.com/divandb/divan/shard"
+)
+
+// Config configures a Fabric.
+type Config struct {
+	// DefaultQ and DefaultN are `[cluster] q` and `n` (CouchDB: 2 and 3).
+	DefaultQ int
+	DefaultN int
+	Logger   *slog.Logger
+	// Now returns the current time; shard suffixes use it.
+	Now func() time.Time
+}
+
+// Fabric coordinates clustered requests. It is safe for concurrent use.
+type Fabric struct {
+	cfg    Config
+	cl     *cluster.Cluster
+	copies Copies
+	log    *slog.Logger
+}
+
+// New returns a Fabric over a cluster view and a way to reach shard copies.
+func New(cfg Config, cl *cluster.Cluster, copies Copies) *Fabric {
+	if cfg.DefaultQ <= 0 {
+		cfg.DefaultQ = 2
+	}
+	if cfg.DefaultN <= 0 {
+		cfg.DefaultN = 3
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Fabric{cfg: cfg, cl: cl, copies: copies, log: cfg.Logger.With("component", "fabric")}
+}
+
+// quorum is CouchDB's n div 2 + 1.
+func quorum(n int) int { return n/2 + 1 }
+
+// CreateDB creates a database: its shard copies on their nodes, then its
+// shard map.
+func (f *Fabric) CreateDB(ctx context.Context, name string, opts CreateDBOptions) error {
+	if _, err := f.cl.ShardMap(ctx, name); err == nil {
+		return couch.ErrDBExists
+	} else if !errors.Is(err, couch.ErrNoDB) {
+		return err
+	}
+	q, n := opts.Q, opts.N
+	if q <= 0 {
+		q = f.cfg.DefaultQ
+	}
+	if n <= 0 {
+		n = f.cfg.DefaultN
+	}
+	nodes := f.cl.Nodes()
+	suffix := "." + strconv.FormatInt(f.cfg.Now().Unix(), 10)
+	m := cluster.Place(name, suffix, q, n, nodes, rand.IntN(len(nodes)))
+	for _, r := range m.Ranges() {
+		for _, c := range m.Copies(r) {
+			err := f.copies.Create(ctx, c.Node, c.Name, m.Props)
+			if err != nil && !errors.Is(err, shard.ErrShardExists) {
+				return fmt.Errorf("create %s on %s: %w", c.Name, c.Node, err)
+			}
+		}
+	}
+	return f.cl.CreateDB(ctx, m)
+}
+
+// DeleteDB deletes a database's shard map, then its copies.
+func (f *Fabric) DeleteDB(ctx context.Context, name string) error {
+	m, err := f.cl.ShardMap(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := f.cl.DeleteDB(ctx, name); err != nil {
+		return err
+	}
+	for _, r := range m.Ranges() {
+		for _, c := range m.Copies(r) {
+			if err := f.copies.Delete(ctx, c.Node, c.Name); err != nil && !errors.Is(err, shard.ErrNoShard) {
+				f.log.WarnContext(ctx, "delete shard copy", "shard", c.Name, "node", c.Node, "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+// AllDBs lists databases in sorted order.
+func (f *Fabric) AllDBs(ctx context.Context) ([]string, error) {
+	var names []string
+	err := f.cl.DBs(ctx, shard.DocsQuery{Limit: -1, InclusiveEnd: true}, func(name string) error {
+		names = append(names, name)
+		return nil
+	})
+	return names, err
+}
+
+// ringCopies returns one reachable copy per range (the first that opens),
+// with its range, in range order.
+func (f *Fabric) ringCopies(ctx context.Context, m *cluster.ShardMap) ([]rangeCopy, error) {
+	ranges := m.Ranges()
+	out := make([]rangeCopy, 0, len(ranges))
+	for _, r := range ranges {
+		var lastErr error
+		found := false
+		for _, c := range m.Copies(r) {
+			cp, err := f.copies.Copy(ctx, c.Node, c.Name)
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			out = append(out, rangeCopy{Copy: cp, meta: c})
+			found = true
+			break
+		}
+		if !found {
+			return nil, fmt.Errorf("no copy of %s range %s is reachable: %w", m.DB, r, lastErr)
+		}
+	}
+	return out, nil
+}
+
+type rangeCopy struct {
+	Copy
+	meta cluster.Copy
+}
+
+// allCopies returns every reachable copy of range r and the errors of the
+// unreachable ones.
+func (f *Fabric) allCopies(ctx context.Context, m *cluster.ShardMap, r cluster.Range) ([]rangeCopy, []error) {
+	var out []rangeCopy
+	var errs []error
+	for _, c := range m.Copies(r) {
+		cp, err := f.copies.Copy(ctx, c.Node, c.Name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, rangeCopy{Copy: cp, meta: c})
+	}
+	return out, errs
+}
+
+// DBInfo aggregates info over one copy per range.
+func (f *Fabric) DBInfo(ctx context.Context, db string) (*DBInfo, error) {
+	m, err := f.cl.ShardMap(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	ring, err := f.ringCopies(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	infos := make([]shard.Info, len(ring))
+	if err := parallel(ctx, len(ring), func(ctx context.Context, i int) error {
+		var err error
+		infos[i], err = ring[i].Info(ctx)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	n := m.N()
+	out := &DBInfo{
+		Name: db, Q: m.Q(), N: n, W: quorum(n), R: quorum(n),
+		InstanceStartTime: m.CreationTime(), Props: m.Props,
+	}
+	if len(out.Props) == 0 {
+		out.Props = []byte("{}")
+	}
+	seqs := make([]RangeSeq, len(ring))
+	purges := make([]RangeSeq, len(ring))
+	for i, info := range infos {
+		out.DocCount += info.DocCount
+		out.DocDelCount += info.DocDelCount
+		out.SizeExternal += info.External
+		out.SizeActive += info.Active
+		seqs[i] = RangeSeq{Node: ring[i].meta.Node, Range: ring[i].meta.Range, Seq: info.UpdateSeq, UUID: info.UUID}
+		purges[i] = seqs[i]
+		purges[i].Seq = info.PurgeSeq
+	}
+	out.SizeFile = out.SizeActive
+	out.UpdateSeq = PackSeq(seqs)
+	out.PurgeSeq = PackSeq(purges)
+	return out, nil
+}
+
+// Security returns the db's _security object from one copy.
+func (f *Fabric) Security(ctx context.Context, db string) ([]byte, error) {
+	m, err := f.cl.ShardMap(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	ring, err := f.ringCopies(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	return ring[0].Security(ctx)
+}
+
+// SetSecurity stores the _security object on every copy.
+func (f *Fabric) SetSecurity(ctx context.Context, db string, sec []byte) error {
+	return f.onEveryCopy(ctx, db, func(ctx context.Context, c Copy) error { return c.SetSecurity(ctx, sec) })
+}
+
+// RevsLimit returns the db's _revs_limit from one copy.
+func (f *Fabric) RevsLimit(ctx context.Context, db string) (int, error) {
+	m, err := f.cl.ShardMap(ctx, db)
+	if err != nil {
+		return 0, err
+	}
+	ring, err := f.ringCopies(ctx, m)
+	if err != nil {
+		return 0, err
+	}
+	return ring[0].RevsLimit(ctx)
+}
+
+// SetRevsLimit sets _revs_limit on every copy.
+func (f *Fabric) SetRevsLimit(ctx context.Context, db string, limit int) error {
+	return f.onEveryCopy(ctx, db, func(ctx context.Context, c Copy) error { return c.SetRevsLimit(ctx, limit) })
+}
+
+// onEveryCopy runs fn on every reachable copy of every range; it succeeds
+// when at least one copy of each range did.
+func (f *Fabric) onEveryCopy(ctx context.Context, db string, fn func(context.Context, Copy) error) error {
+	m, err := f.cl.ShardMap(ctx, db)
+	if err != nil {
+		return err
+	}
+	for _, r := range m.Ranges() {
+		copies, errs := f.allCopies(ctx, m, r)
+		ok := 0
+		for _, c := range copies {
+			if err := fn(ctx, c); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			ok++
+		}
+		if ok == 0 {
+			return fmt.Errorf("range %s of %s: %w", r, db, errors.Join(errs...))
+		}
+	}
+	return nil
+}
+
+// parallel runs fn(i) for i in [0,n) concurrently and returns the first error.
+func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	if n == 1 {
+		return fn(ctx, 0)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn(ctx, i)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,182 @@
+package shard
+
+import (
+	"bytes"
+	"context"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/divandb/divan/internal/couch"
+)
+
+// DocsQuery selects a range of documents by id, in raw byte order, as
+// `_all_docs` does. Deleted documents are never returned by range queries.
+type DocsQuery struct {
+	StartKey     *string // nil: unbounded
+	EndKey       *string // nil: unbounded
+	InclusiveEnd bool
+	Descending   bool
+	// Limit stops after this many rows; < 0 means no limit.
+	Limit       int
+	IncludeDocs bool
+}
+
+// DocRow is one document of a range or keys query: its winning revision and,
+// when asked for, its body and conflicts.
+type DocRow struct {
+	ID      string
+	Rev     couch.Rev
+	Deleted bool
+	// Doc is the winning revision with its body when IncludeDocs.
+	Doc *couch.Revision
+	// Conflicts are the doc's conflicting revisions (always filled: it is
+	// free once the tree is decoded).
+	Conflicts []couch.Rev
+}
+
+// Docs calls fn for each live document in the query's range, in order.
+func (sh *Shard) Docs(ctx context.Context, q DocsQuery, fn func(DocRow) error) error {
+	prefix := sh.keys.tagPrefix(tagDoc)
+	return sh.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{
+			PrefetchValues: true, PrefetchSize: 64,
+			Reverse: q.Descending, Prefix: prefix,
+		})
+		defer it.Close()
+		start, end := q.StartKey, q.EndKey
+		seek := prefix
+		if start != nil {
+			seek = append(append([]byte{}, prefix...), *start...)
+		}
+		if q.Descending {
+			if start == nil {
+				// Seek past every key with this prefix.
+				seek = sh.keys.tagPrefix(tagDoc + 1)
+			}
+		}
+		n := 0
+		for it.Seek(seek); it.Valid(); it.Next() {
+			if q.Limit >= 0 && n >= q.Limit {
+				return nil
+			}
+			if n%256 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			key := it.Item().Key()
+			id := key[len(prefix):]
+			if end != nil {
+				c := bytes.Compare(id, []byte(*end))
+				if q.Descending {
+					c = -c
+				}
+				if c > 0 || (c == 0 && !q.InclusiveEnd) {
+					return nil
+				}
+			}
+			row, ok, err := sh.rowFromItem(txn, it.Item(), string(id), q.IncludeDocs, false)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			n++
+			if err := fn(row); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Lookup returns the rows of the given ids, in order; ok[i] is false for an
+// id with no document. Deleted documents are returned with Deleted set.
+func (sh *Shard) Lookup(ctx context.Context, ids []string, includeDocs bool) ([]DocRow, []bool, error) {
+	rows := make([]DocRow, len(ids))
+	found := make([]bool, len(ids))
+	err := sh.db.View(func(txn *badger.Txn) error {
+		for i, id := range ids {
+			item, err := txn.Get(sh.keys.doc(id))
+			if err == badger.ErrKeyNotFound {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			rows[i], found[i], err = sh.rowFromItem(txn, item, id, includeDocs, true)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return rows, found, err
+}
+
+func (sh *Shard) rowFromItem(txn *badger.Txn, item *badger.Item, id string, includeDocs, withDeleted bool) (DocRow, bool, error) {
+	var di *docInfo
+	if err := item.Value(func(v []byte) error {
+		var err error
+		di, err = decodeDocInfo(v)
+		return err
+	}); err != nil {
+		return DocRow{}, false, err
+	}
+	w, ok := di.tree.Winner()
+	if !ok || (w.Deleted && !withDeleted) {
+		return DocRow{}, false, nil
+	}
+	row := DocRow{ID: id, Rev: w.Rev, Deleted: w.Deleted, Conflicts: di.tree.Conflicts()}
+	if includeDocs && !w.Deleted {
+		r, err := sh.readRev(txn, id, w.Rev)
+		if err != nil {
+			return DocRow{}, false, err
+		}
+		row.Doc = &r
+	}
+	return row, true, nil
+}
+
+// CountBefore counts the live documents that sort before key (after it when
+// descending): the shard's share of `_all_docs` offset.
+func (sh *Shard) CountBefore(ctx context.Context, key string, descending bool) (int64, error) {
+	prefix := sh.keys.tagPrefix(tagDoc)
+	var n int64
+	err := sh.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: descending})
+		defer it.Close()
+		seek := prefix
+		if descending {
+			seek = sh.keys.tagPrefix(tagDoc + 1)
+		}
+		for it.Seek(seek); it.Valid(); it.Next() {
+			id := it.Item().Key()[len(prefix):]
+			c := bytes.Compare(id, []byte(key))
+			if descending {
+				c = -c
+			}
+			if c >= 0 {
+				return nil
+			}
+			// Deleted docs have their tree's winner deleted; checking it
+			// needs the value, which is the price of an exact offset.
+			err := it.Item().Value(func(v []byte) error {
+				di, err := decodeDocInfo(v)
+				if err != nil {
+					return err
+				}
+				if !di.tree.Deleted() {
+					n++
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return n, err
+}

@@ -1,0 +1,83 @@
+package shard
+
+import (
+	"encoding/binary"
+)
+
+// Key layout (see docs/format/storage.md):
+//
+//	0x00 'c' <shard name>                  catalog: shard name -> handle (4 bytes)
+//	0x00 'h'                               next free handle (4 bytes)
+//	0x01 <handle:4> 'm' <meta name>         per-shard metadata
+//	0x01 <handle:4> 'd' <doc id>            doc info: seq + rev tree
+//	0x01 <handle:4> 'b' <uvarint len(id)> <id> <rev>   revision body
+//	0x01 <handle:4> 's' <seq:8 BE>          by-seq index -> doc id
+//	0x01 <handle:4> 'l' <doc id>            _local doc (id without "_local/")
+//	0x01 <handle:4> 'p' <purge seq:8 BE>    purge info
+const (
+	nsCatalog = 0x00
+	nsShard   = 0x01
+
+	tagMeta  = 'm'
+	tagDoc   = 'd'
+	tagBody  = 'b'
+	tagSeq   = 's'
+	tagLocal = 'l'
+	tagPurge = 'p'
+)
+
+var (
+	keyNextHandle = []byte{nsCatalog, 'h'}
+	catalogPrefix = []byte{nsCatalog, 'c'}
+)
+
+func catalogKey(name string) []byte {
+	return append(append([]byte{}, catalogPrefix...), name...)
+}
+
+// keys builds the keys of one shard copy. It is a value type: a 5-byte prefix.
+type keys [5]byte
+
+func newKeys(handle uint32) keys {
+	var k keys
+	k[0] = nsShard
+	binary.BigEndian.PutUint32(k[1:], handle)
+	return k
+}
+
+func (k keys) prefix() []byte { return k[:] }
+
+func (k keys) tagged(tag byte, extra int) []byte {
+	b := make([]byte, 0, len(k)+1+extra)
+	b = append(b, k[:]...)
+	return append(b, tag)
+}
+
+func (k keys) tagPrefix(tag byte) []byte { return k.tagged(tag, 0) }
+
+func (k keys) meta(name string) []byte {
+	return append(k.tagged(tagMeta, len(name)), name...)
+}
+
+func (k keys) doc(id string) []byte {
+	return append(k.tagged(tagDoc, len(id)), id...)
+}
+
+func (k keys) body(id string, rev string) []byte {
+	b := k.tagged(tagBody, binary.MaxVarintLen32+len(id)+len(rev))
+	b = binary.AppendUvarint(b, uint64(len(id)))
+	b = append(b, id...)
+	return append(b, rev...)
+}
+
+func (k keys) seq(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(k.tagged(tagSeq, 8), seq)
+}
+
+func (k keys) local(id string) []byte {
+	return append(k.tagged(tagLocal, len(id)), id...)
+}
+
+func (k keys) purge(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(k.tagged(tagPurge, 8), seq)
+}

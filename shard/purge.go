@@ -1,0 +1,88 @@
+package shard
+
+import (
+	"encoding/json"
+
+	"github.com/divandb/divan/internal/couch"
+)
+
+// applyPurge removes leaf revisions inside the batch transaction and records
+// a purge info per document under the new purge seq.
+func (sh *Shard) applyPurge(bt *batchTxn, req map[string][]couch.Rev, st *stats) (map[string][]couch.Rev, error) {
+	purged := make(map[string][]couch.Rev, len(req))
+	for id, revs := range req {
+		purged[id] = []couch.Rev{}
+		di, oldSize, err := sh.loadDocInfo(bt.txn, id)
+		if err != nil {
+			return nil, err
+		}
+		if di == nil || di.tree.Len() == 0 {
+			continue
+		}
+		wasDeleted := di.tree.Deleted()
+		oldWinner, _ := di.tree.Winner()
+		for _, rev := range revs {
+			if !di.tree.IsLeaf(rev) {
+				continue
+			}
+			for _, r := range di.tree.Remove(rev) {
+				if err := bt.delete(sh.keys.body(id, r.String())); err != nil {
+					return nil, err
+				}
+			}
+			purged[id] = append(purged[id], rev)
+		}
+		if len(purged[id]) == 0 {
+			continue
+		}
+		st.PurgeSeq++
+		info, _ := json.Marshal(struct {
+			ID   string   `json:"id"`
+			Revs []string `json:"revs"`
+		}{id, revStrings(purged[id])})
+		if err := bt.set(sh.keys.purge(st.PurgeSeq), info); err != nil {
+			return nil, err
+		}
+		if err := bt.delete(sh.keys.seq(di.seq)); err != nil {
+			return nil, err
+		}
+		st.Active -= int64(oldSize)
+		st.External -= di.winnerSize
+		if di.tree.Len() == 0 {
+			adjustCounts(st, true, wasDeleted, false, false)
+			if err := bt.delete(sh.keys.doc(id)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if w, _ := di.tree.Winner(); w.Rev != oldWinner.Rev {
+			if di.winnerSize, err = sh.bodySize(bt.txn, id, w.Rev); err != nil {
+				return nil, err
+			}
+		}
+		st.External += di.winnerSize
+		st.UpdateSeq++
+		di.seq = st.UpdateSeq
+		if err := bt.set(sh.keys.seq(di.seq), []byte(id)); err != nil {
+			return nil, err
+		}
+		v, err := di.encode()
+		if err != nil {
+			return nil, err
+		}
+		if err := bt.set(sh.keys.doc(id), v); err != nil {
+			return nil, err
+		}
+		st.Active += int64(len(v))
+		adjustCounts(st, true, wasDeleted, true, di.tree.Deleted())
+	}
+	return purged, nil
+}
+
+func revStrings(revs []couch.Rev) []string {
+	out := make([]string, len(revs))
+	for i, r := range revs {
+		out[i] = r.String()
+	}
+	return out
+}

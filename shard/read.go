@@ -1,0 +1,146 @@
+package shard
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/divandb/divan/internal/couch"
+)
+
+// Open reads a document: its rev tree and the revisions opts asks for.
+// A plain read of a missing or deleted document returns couch.ErrNotFound or
+// couch.ErrDeleted; so does a read of a specific revision that is not stored.
+// open_revs reads (OpenRevs, AllLeaves) mark absent revisions Missing instead.
+func (sh *Shard) Open(ctx context.Context, id string, opts couch.OpenOptions) (*couch.Document, error) {
+	var doc *couch.Document
+	err := sh.db.View(func(txn *badger.Txn) error {
+		var err error
+		if couch.IsLocalID(id) {
+			doc, err = sh.openLocal(txn, id)
+			return err
+		}
+		doc, err = sh.openDoc(txn, id, opts)
+		return err
+	})
+	return doc, err
+}
+
+func (sh *Shard) openDoc(txn *badger.Txn, id string, opts couch.OpenOptions) (*couch.Document, error) {
+	di, _, err := sh.loadDocInfo(txn, id)
+	if err != nil {
+		return nil, fmt.Errorf("read %s in %s: %w", id, sh.name, err)
+	}
+	if di == nil || di.tree.Len() == 0 {
+		if len(opts.OpenRevs) > 0 {
+			doc := &couch.Document{ID: id, Tree: couch.NewRevTree()}
+			for _, r := range opts.OpenRevs {
+				doc.Revisions = append(doc.Revisions, couch.Revision{Rev: r, Missing: true})
+			}
+			return doc, nil
+		}
+		return nil, couch.ErrNotFound
+	}
+	doc := &couch.Document{ID: id, Seq: di.seq, Tree: di.tree}
+	var want []couch.Rev
+	switch {
+	case opts.AllLeaves:
+		for _, l := range di.tree.Leaves() {
+			want = append(want, l.Rev)
+		}
+	case len(opts.OpenRevs) > 0:
+		for _, r := range opts.OpenRevs {
+			if opts.Latest && di.tree.Has(r) {
+				for _, l := range di.tree.LeavesFrom(r) {
+					want = append(want, l.Rev)
+				}
+				continue
+			}
+			want = append(want, r)
+		}
+	case !opts.Rev.IsZero():
+		rev := opts.Rev
+		if opts.Latest && di.tree.Has(rev) {
+			if leaves := di.tree.LeavesFrom(rev); len(leaves) > 0 {
+				rev = leaves[0].Rev
+			}
+		}
+		r, err := sh.readRev(txn, id, rev)
+		if err != nil {
+			return nil, err
+		}
+		if r.Missing {
+			return nil, couch.ErrNotFound
+		}
+		doc.Revisions = []couch.Revision{r}
+		return doc, nil
+	default:
+		w, _ := di.tree.Winner()
+		if w.Deleted {
+			return nil, couch.ErrDeleted
+		}
+		r, err := sh.readRev(txn, id, w.Rev)
+		if err != nil {
+			return nil, err
+		}
+		if r.Missing {
+			return nil, couch.ErrNotFound
+		}
+		doc.Revisions = []couch.Revision{r}
+		return doc, nil
+	}
+	seen := make(map[couch.Rev]bool, len(want))
+	for _, rev := range want {
+		if seen[rev] {
+			continue
+		}
+		seen[rev] = true
+		r, err := sh.readRev(txn, id, rev)
+		if err != nil {
+			return nil, err
+		}
+		doc.Revisions = append(doc.Revisions, r)
+	}
+	return doc, nil
+}
+
+// readRev reads one revision's body; Missing when it is not stored.
+func (sh *Shard) readRev(txn *badger.Txn, id string, rev couch.Rev) (couch.Revision, error) {
+	r := couch.Revision{Rev: rev}
+	item, err := txn.Get(sh.keys.body(id, rev.String()))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		r.Missing = true
+		return r, nil
+	}
+	if err != nil {
+		return r, fmt.Errorf("read %s@%s in %s: %w", id, rev, sh.name, err)
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return r, err
+	}
+	r.Deleted, r.Attachments, r.Body, err = decodeBody(v)
+	return r, err
+}
+
+func (sh *Shard) openLocal(txn *badger.Txn, id string) (*couch.Document, error) {
+	v, err := getValue(txn, sh.keys.local(id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, couch.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	n, k := binary.Uvarint(v)
+	if k <= 0 {
+		return nil, errors.New("shard: corrupt local doc")
+	}
+	return &couch.Document{ID: id, Revisions: []couch.Revision{{
+		Rev:  couch.Rev{Pos: 0, ID: strconv.FormatUint(n, 10)},
+		Body: v[k:],
+	}}}, nil
+}

@@ -1,0 +1,301 @@
+package shard
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Shard is one shard copy. Reads run concurrently on badger snapshots; writes
+// are serialised through the shard's updater goroutine. It is safe for
+// concurrent use.
+type Shard struct {
+	store *Store
+	db    *badger.DB
+	name  string
+	keys  keys
+	uuid  string
+
+	mu    sync.Mutex // guards stats and revsLimit
+	stats stats
+	// revsLimit is read by the updater on every batch.
+	revsLimit int
+
+	reqs    chan *updateReq
+	stop    chan struct{}
+	done    chan struct{}
+	closeMu sync.Once
+
+	// notify is closed and replaced after every committed batch, so readers
+	// (changes feeds) can wait for new writes.
+	notifyMu sync.Mutex
+	notify   chan struct{}
+}
+
+// stats are the counters persisted with every batch under meta "stats".
+type stats struct {
+	UpdateSeq   uint64
+	PurgeSeq    uint64
+	DocCount    int64
+	DocDelCount int64
+	// External is the size of the winning revisions' bodies; Active that of
+	// every stored body and tree.
+	External int64
+	Active   int64
+}
+
+func (s stats) encode() []byte {
+	b := make([]byte, 0, 48)
+	b = binary.AppendUvarint(b, s.UpdateSeq)
+	b = binary.AppendUvarint(b, s.PurgeSeq)
+	b = binary.AppendVarint(b, s.DocCount)
+	b = binary.AppendVarint(b, s.DocDelCount)
+	b = binary.AppendVarint(b, s.External)
+	return binary.AppendVarint(b, s.Active)
+}
+
+func decodeStats(b []byte) (stats, error) {
+	var s stats
+	var n int
+	next := func(signed bool) int64 {
+		if n < 0 {
+			return 0
+		}
+		var v int64
+		var k int
+		if signed {
+			v, k = binary.Varint(b[n:])
+		} else {
+			var u uint64
+			u, k = binary.Uvarint(b[n:])
+			v = int64(u)
+		}
+		if k <= 0 {
+			n = -1
+			return 0
+		}
+		n += k
+		return v
+	}
+	s.UpdateSeq = uint64(next(false))
+	s.PurgeSeq = uint64(next(false))
+	s.DocCount = next(true)
+	s.DocDelCount = next(true)
+	s.External = next(true)
+	s.Active = next(true)
+	if n < 0 {
+		return stats{}, errors.New("shard: corrupt stats")
+	}
+	return s, nil
+}
+
+const (
+	metaStats     = "stats"
+	metaUUID      = "uuid"
+	metaRevsLimit = "revs_limit"
+	metaSecurity  = "security"
+	metaProps     = "props"
+	metaPurgeLim  = "purged_infos_limit"
+)
+
+func initMeta(txn *badger.Txn, k keys, props []byte, opts Options) error {
+	var u [16]byte
+	if _, err := rand.Read(u[:]); err != nil {
+		return err
+	}
+	sets := []struct {
+		key string
+		val []byte
+	}{
+		{metaStats, stats{}.encode()},
+		{metaUUID, []byte(hex.EncodeToString(u[:]))},
+		{metaRevsLimit, binary.AppendUvarint(nil, uint64(opts.RevsLimit))},
+		{metaSecurity, opts.DefaultSecurity},
+		{metaProps, props},
+		{metaPurgeLim, binary.AppendUvarint(nil, 1000)},
+	}
+	for _, s := range sets {
+		if err := txn.Set(k.meta(s.key), s.val); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func openShard(s *Store, name string, handle uint32) (*Shard, error) {
+	sh := &Shard{
+		store:  s,
+		db:     s.db,
+		name:   name,
+		keys:   newKeys(handle),
+		reqs:   make(chan *updateReq, 256),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+		notify: make(chan struct{}),
+	}
+	err := s.db.View(func(txn *badger.Txn) error {
+		v, err := getValue(txn, sh.keys.meta(metaStats))
+		if err != nil {
+			return err
+		}
+		if sh.stats, err = decodeStats(v); err != nil {
+			return err
+		}
+		v, err = getValue(txn, sh.keys.meta(metaUUID))
+		if err != nil {
+			return err
+		}
+		sh.uuid = string(v)
+		v, err = getValue(txn, sh.keys.meta(metaRevsLimit))
+		if err != nil {
+			return err
+		}
+		limit, _ := binary.Uvarint(v)
+		sh.revsLimit = int(limit)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load shard %s metadata: %w", name, err)
+	}
+	go sh.runUpdater()
+	return sh, nil
+}
+
+// close stops the updater after it finishes the requests already queued.
+func (sh *Shard) close() {
+	sh.closeMu.Do(func() {
+		close(sh.stop)
+		<-sh.done
+	})
+}
+
+// Name returns the shard copy's name, e.g. "shards/00000000-7fffffff/db.1700000000".
+func (sh *Shard) Name() string { return sh.name }
+
+// UUID returns the shard copy's 32-hex uuid, fixed at creation.
+func (sh *Shard) UUID() string { return sh.uuid }
+
+// Info is a shard copy's metadata and counters.
+type Info struct {
+	Name        string
+	UUID        string
+	UpdateSeq   uint64
+	PurgeSeq    uint64
+	DocCount    int64
+	DocDelCount int64
+	External    int64
+	Active      int64
+	Props       []byte
+}
+
+// Info returns the shard's current counters.
+func (sh *Shard) Info(ctx context.Context) (Info, error) {
+	sh.mu.Lock()
+	st := sh.stats
+	sh.mu.Unlock()
+	props, err := sh.getMeta(metaProps)
+	if err != nil {
+		return Info{}, err
+	}
+	return Info{
+		Name: sh.name, UUID: sh.uuid,
+		UpdateSeq: st.UpdateSeq, PurgeSeq: st.PurgeSeq,
+		DocCount: st.DocCount, DocDelCount: st.DocDelCount,
+		External: st.External, Active: st.Active, Props: props,
+	}, nil
+}
+
+// Security returns the raw _security object.
+func (sh *Shard) Security(ctx context.Context) ([]byte, error) { return sh.getMeta(metaSecurity) }
+
+// SetSecurity stores the raw _security object (validated by the caller).
+func (sh *Shard) SetSecurity(ctx context.Context, sec []byte) error {
+	return sh.setMeta(metaSecurity, sec)
+}
+
+// RevsLimit returns _revs_limit.
+func (sh *Shard) RevsLimit(ctx context.Context) (int, error) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.revsLimit, nil
+}
+
+// SetRevsLimit sets _revs_limit; it applies to subsequent writes.
+func (sh *Shard) SetRevsLimit(ctx context.Context, limit int) error {
+	if limit < 1 {
+		return fmt.Errorf("shard: revs_limit %d must be positive", limit)
+	}
+	if err := sh.setMeta(metaRevsLimit, binary.AppendUvarint(nil, uint64(limit))); err != nil {
+		return err
+	}
+	sh.mu.Lock()
+	sh.revsLimit = limit
+	sh.mu.Unlock()
+	return nil
+}
+
+// PurgedInfosLimit returns _purged_infos_limit.
+func (sh *Shard) PurgedInfosLimit(ctx context.Context) (int, error) {
+	v, err := sh.getMeta(metaPurgeLim)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := binary.Uvarint(v)
+	return int(n), nil
+}
+
+// SetPurgedInfosLimit sets _purged_infos_limit.
+func (sh *Shard) SetPurgedInfosLimit(ctx context.Context, limit int) error {
+	return sh.setMeta(metaPurgeLim, binary.AppendUvarint(nil, uint64(limit)))
+}
+
+func (sh *Shard) getMeta(name string) ([]byte, error) {
+	var out []byte
+	err := sh.db.View(func(txn *badger.Txn) error {
+		v, err := getValue(txn, sh.keys.meta(name))
+		out = v
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %s of %s: %w", name, sh.name, err)
+	}
+	return out, nil
+}
+
+func (sh *Shard) setMeta(name string, v []byte) error {
+	if err := sh.db.Update(func(txn *badger.Txn) error {
+		return txn.Set(sh.keys.meta(name), v)
+	}); err != nil {
+		return fmt.Errorf("write %s of %s: %w", name, sh.name, err)
+	}
+	return nil
+}
+
+// Changed returns a channel that is closed after the next committed write.
+func (sh *Shard) Changed() <-chan struct{} {
+	sh.notifyMu.Lock()
+	defer sh.notifyMu.Unlock()
+	return sh.notify
+}
+
+func (sh *Shard) broadcast() {
+	sh.notifyMu.Lock()
+	close(sh.notify)
+	sh.notify = make(chan struct{})
+	sh.notifyMu.Unlock()
+}
+
+// getValue returns a copy of the value at key.
+func getValue(txn *badger.Txn, key []byte) ([]byte, error) {
+	item, err := txn.Get(key)
+	if err != nil {
+		return nil, err
+	}
+	return item.ValueCopy(nil)
+}

@@ -1,0 +1,347 @@
+package shard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/divandb/divan/internal/couch"
+)
+
+func openTestStore(t testing.TB) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func mustCreate(t testing.TB, s *Store, name string) *Shard {
+	t.Helper()
+	sh, err := s.Create(context.Background(), name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sh
+}
+
+func put(t testing.TB, sh *Shard, d *couch.Doc, newEdits bool) couch.UpdateResult {
+	t.Helper()
+	res, err := sh.Update(context.Background(), []*couch.Doc{d}, couch.UpdateOptions{NewEdits: newEdits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res[0]
+}
+
+func TestUpdateAndOpen(t *testing.T) {
+	ctx := context.Background()
+	sh := mustCreate(t, openTestStore(t), "shards/00000000-ffffffff/db.1")
+
+	r1 := put(t, sh, &couch.Doc{ID: "a", Body: []byte(`{"v":1}`)}, true)
+	if r1.Err != nil || r1.Rev.Pos != 1 || len(r1.Rev.ID) != 32 {
+		t.Fatalf("first write = %+v", r1)
+	}
+	// No rev on an existing live doc: conflict.
+	if r := put(t, sh, &couch.Doc{ID: "a", Body: []byte(`{"v":2}`)}, true); !errors.Is(r.Err, couch.ErrConflict) {
+		t.Fatalf("write without rev = %+v, want conflict", r)
+	}
+	r2 := put(t, sh, &couch.Doc{ID: "a", Rev: r1.Rev, Body: []byte(`{"v":2}`)}, true)
+	if r2.Err != nil || r2.Rev.Pos != 2 {
+		t.Fatalf("update = %+v", r2)
+	}
+	// Stale rev: conflict.
+	if r := put(t, sh, &couch.Doc{ID: "a", Rev: r1.Rev, Body: []byte(`{"v":3}`)}, true); !errors.Is(r.Err, couch.ErrConflict) {
+		t.Fatalf("stale write = %+v, want conflict", r)
+	}
+	doc, err := sh.Open(ctx, "a", couch.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(doc.Revisions[0].Body); got != `{"v":2}` || doc.Revisions[0].Rev != r2.Rev {
+		t.Fatalf("open = %s %v", got, doc.Revisions[0].Rev)
+	}
+	if path := doc.Tree.Path(r2.Rev); len(path) != 2 || path[1] != r1.Rev {
+		t.Fatalf("path = %v", path)
+	}
+	// The parent's body is gone (leaf bodies only).
+	if _, err := sh.Open(ctx, "a", couch.OpenOptions{Rev: r1.Rev}); !errors.Is(err, couch.ErrNotFound) {
+		t.Fatalf("open old rev: err = %v, want not found", err)
+	}
+	// Same edit on two copies gives the same rev.
+	other := mustCreate(t, sh.store, "shards/00000000-ffffffff/db.2")
+	o1 := put(t, other, &couch.Doc{ID: "a", Body: []byte(`{"v":1}`)}, true)
+	if o1.Rev != r1.Rev {
+		t.Fatalf("rev ids differ across copies: %v vs %v", o1.Rev, r1.Rev)
+	}
+}
+
+func TestDeleteAndRecreate(t *testing.T) {
+	ctx := context.Background()
+	sh := mustCreate(t, openTestStore(t), "s")
+	r1 := put(t, sh, &couch.Doc{ID: "d", Body: []byte(`{}`)}, true)
+	r2 := put(t, sh, &couch.Doc{ID: "d", Rev: r1.Rev, Deleted: true, Body: []byte(`{}`)}, true)
+	if r2.Err != nil {
+		t.Fatal(r2.Err)
+	}
+	if _, err := sh.Open(ctx, "d", couch.OpenOptions{}); !errors.Is(err, couch.ErrDeleted) {
+		t.Fatalf("open deleted: %v", err)
+	}
+	info, _ := sh.Info(ctx)
+	if info.DocCount != 0 || info.DocDelCount != 1 {
+		t.Fatalf("counts = %d/%d", info.DocCount, info.DocDelCount)
+	}
+	r3 := put(t, sh, &couch.Doc{ID: "d", Body: []byte(`{"back":true}`)}, true)
+	if r3.Err != nil || r3.Rev.Pos != 3 {
+		t.Fatalf("recreate = %+v, want pos 3 extending the deleted leaf", r3)
+	}
+	info, _ = sh.Info(ctx)
+	if info.DocCount != 1 || info.DocDelCount != 0 || info.UpdateSeq != 3 {
+		t.Fatalf("info = %+v", info)
+	}
+}
+
+func TestReplicatedWritesMakeConflicts(t *testing.T) {
+	ctx := context.Background()
+	sh := mustCreate(t, openTestStore(t), "s")
+	base := &couch.Doc{ID: "c", Revisions: &couch.RevPath{Start: 2, IDs: []string{"b", "a"}}, Body: []byte(`{"side":"b"}`)}
+	if r := put(t, sh, base, false); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	branch := &couch.Doc{ID: "c", Revisions: &couch.RevPath{Start: 3, IDs: []string{"z", "y", "a"}}, Body: []byte(`{"side":"z"}`)}
+	if r := put(t, sh, branch, false); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	// Re-sending a known revision is a no-op.
+	before, _ := sh.Info(ctx)
+	put(t, sh, branch, false)
+	after, _ := sh.Info(ctx)
+	if before.UpdateSeq != after.UpdateSeq {
+		t.Fatalf("no-op replicated write bumped seq %d -> %d", before.UpdateSeq, after.UpdateSeq)
+	}
+	doc, err := sh.Open(ctx, "c", couch.OpenOptions{AllLeaves: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Revisions) != 2 || doc.Revisions[0].Rev.String() != "3-z" {
+		t.Fatalf("leaves = %+v", doc.Revisions)
+	}
+	if c := doc.Tree.Conflicts(); len(c) != 1 || c[0].String() != "2-b" {
+		t.Fatalf("conflicts = %v", c)
+	}
+	if r := put(t, sh, &couch.Doc{ID: "c", Body: []byte(`{}`)}, false); r.Err == nil {
+		t.Fatal("new_edits=false without a rev was accepted")
+	}
+}
+
+func TestLocalDocs(t *testing.T) {
+	ctx := context.Background()
+	sh := mustCreate(t, openTestStore(t), "s")
+	r := put(t, sh, &couch.Doc{ID: "_local/x", Body: []byte(`{"a":1}`)}, true)
+	if r.Rev.String() != "0-1" {
+		t.Fatalf("rev = %v", r.Rev)
+	}
+	r = put(t, sh, &couch.Doc{ID: "_local/x", Rev: r.Rev, Body: []byte(`{"a":2}`)}, true)
+	if r.Rev.String() != "0-2" {
+		t.Fatalf("rev = %v", r.Rev)
+	}
+	doc, err := sh.Open(ctx, "_local/x", couch.OpenOptions{})
+	if err != nil || string(doc.Revisions[0].Body) != `{"a":2}` {
+		t.Fatalf("open local = %v %v", doc, err)
+	}
+	info, _ := sh.Info(ctx)
+	if info.UpdateSeq != 0 || info.DocCount != 0 {
+		t.Fatalf("local docs touched counters: %+v", info)
+	}
+	if r := put(t, sh, &couch.Doc{ID: "_local/x", Deleted: true}, true); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if _, err := sh.Open(ctx, "_local/x", couch.OpenOptions{}); !errors.Is(err, couch.ErrNotFound) {
+		t.Fatalf("deleted local doc: %v", err)
+	}
+}
+
+func TestDocsRangeAndLookup(t *testing.T) {
+	ctx := context.Background()
+	sh := mustCreate(t, openTestStore(t), "s")
+	var docs []*couch.Doc
+	for _, id := range []string{"b", "a", "d", "c", "e"} {
+		docs = append(docs, &couch.Doc{ID: id, Body: []byte(`{"id":"` + id + `"}`)})
+	}
+	if _, err := sh.Update(ctx, docs, couch.UpdateOptions{NewEdits: true}); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := sh.Open(ctx, "c", couch.OpenOptions{})
+	put(t, sh, &couch.Doc{ID: "c", Rev: d.Revisions[0].Rev, Deleted: true}, true)
+
+	str := func(s string) *string { return &s }
+	for _, tc := range []struct {
+		name string
+		q    DocsQuery
+		want string
+	}{
+		{"all", DocsQuery{Limit: -1, InclusiveEnd: true}, "abde"},
+		{"range inclusive", DocsQuery{StartKey: str("b"), EndKey: str("d"), InclusiveEnd: true, Limit: -1}, "bd"},
+		{"range exclusive", DocsQuery{StartKey: str("b"), EndKey: str("d"), Limit: -1}, "b"},
+		{"descending", DocsQuery{Descending: true, Limit: -1, InclusiveEnd: true}, "edba"},
+		{"descending range", DocsQuery{StartKey: str("d"), EndKey: str("b"), Descending: true, InclusiveEnd: true, Limit: -1}, "db"},
+		{"limit", DocsQuery{Limit: 2, InclusiveEnd: true}, "ab"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ""
+			if err := sh.Docs(ctx, tc.q, func(r DocRow) error { got += r.ID; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+	rows, ok, err := sh.Lookup(ctx, []string{"a", "zz", "c"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ok[0] || ok[1] || !ok[2] || !rows[2].Deleted || string(rows[0].Doc.Body) != `{"id":"a"}` {
+		t.Fatalf("lookup = %+v %v", rows, ok)
+	}
+	n, err := sh.CountBefore(ctx, "d", false)
+	if err != nil || n != 2 {
+		t.Fatalf("CountBefore(d) = %d, %v; want 2 (a, b; c is deleted)", n, err)
+	}
+}
+
+func TestPurge(t *testing.T) {
+	ctx := context.Background()
+	sh := mustCreate(t, openTestStore(t), "s")
+	r := put(t, sh, &couch.Doc{ID: "p", Body: []byte(`{}`)}, true)
+	purged, err := sh.Purge(ctx, map[string][]couch.Rev{"p": {r.Rev}, "missing": {r.Rev}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(purged["p"]) != 1 || len(purged["missing"]) != 0 {
+		t.Fatalf("purged = %v", purged)
+	}
+	if _, err := sh.Open(ctx, "p", couch.OpenOptions{}); !errors.Is(err, couch.ErrNotFound) {
+		t.Fatalf("purged doc still readable: %v", err)
+	}
+	info, _ := sh.Info(ctx)
+	if info.PurgeSeq != 1 || info.DocCount != 0 {
+		t.Fatalf("info after purge = %+v", info)
+	}
+	// A purged id can be created afresh.
+	if r := put(t, sh, &couch.Doc{ID: "p", Body: []byte(`{}`)}, true); r.Err != nil || r.Rev.Pos != 1 {
+		t.Fatalf("recreate after purge = %+v", r)
+	}
+}
+
+func TestPersistsAcrossReopen(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := mustCreate(t, s, "shards/x/db.1")
+	r := put(t, sh, &couch.Doc{ID: "k", Body: []byte(`{"x":"y"}`)}, true)
+	if err := sh.SetSecurity(ctx, []byte(`{"admins":{}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(ctx, Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sh, err = s.Get("shards/x/db.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := sh.Open(ctx, "k", couch.OpenOptions{})
+	if err != nil || doc.Revisions[0].Rev != r.Rev {
+		t.Fatalf("after reopen: %v %v", doc, err)
+	}
+	if sec, _ := sh.Security(ctx); string(sec) != `{"admins":{}}` {
+		t.Fatalf("security = %s", sec)
+	}
+	info, _ := sh.Info(ctx)
+	if info.UpdateSeq != 1 || info.DocCount != 1 {
+		t.Fatalf("info after reopen = %+v", info)
+	}
+	if names, _ := s.List("shards/"); len(names) != 1 {
+		t.Fatalf("List = %v", names)
+	}
+	if err := s.Delete(ctx, "shards/x/db.1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get("shards/x/db.1"); !errors.Is(err, ErrNoShard) {
+		t.Fatalf("deleted shard: %v", err)
+	}
+}
+
+func TestConcurrentWritersShareBatches(t *testing.T) {
+	ctx := context.Background()
+	sh := mustCreate(t, openTestStore(t), "s")
+	const writers, each = 16, 50
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				res, err := sh.Update(ctx, []*couch.Doc{{ID: fmt.Sprintf("w%d-%d", w, i), Body: []byte(`{}`)}}, couch.UpdateOptions{NewEdits: true})
+				if err != nil || res[0].Err != nil {
+					errs <- fmt.Errorf("%v %v", err, res)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	info, _ := sh.Info(ctx)
+	if info.DocCount != writers*each || info.UpdateSeq != writers*each {
+		t.Fatalf("info = %+v", info)
+	}
+	seen := map[uint64]bool{}
+	if err := sh.Changes(ctx, 0, func(c Change) error {
+		if seen[c.Seq] {
+			return fmt.Errorf("seq %d twice", c.Seq)
+		}
+		seen[c.Seq] = true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != writers*each {
+		t.Fatalf("by-seq index has %d entries", len(seen))
+	}
+}
+
+func BenchmarkUpdateBatch1000(b *testing.B) {
+	ctx := context.Background()
+	sh := mustCreate(b, openTestStore(b), "s")
+	body := []byte(`{"payload":"` + string(make([]byte, 0)) + `xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}`)
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		docs := make([]*couch.Doc, 1000)
+		for i := range docs {
+			docs[i] = &couch.Doc{ID: fmt.Sprintf("doc-%09d", n), Body: body}
+			n++
+		}
+		if _, err := sh.Update(ctx, docs, couch.UpdateOptions{NewEdits: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "docs/s")
+}

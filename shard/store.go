@@ -1,0 +1,258 @@
+package shard
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+
+	"github.com/divandb/divan/internal/couch"
+)
+
+// ErrClosed is returned by operations on a closed Store or Shard.
+var ErrClosed = errors.New("shard: closed")
+
+// ErrNoShard reports a shard copy that does not exist on this node.
+var ErrNoShard = errors.New("shard: no such shard copy")
+
+// ErrShardExists reports a create of a shard copy that already exists.
+var ErrShardExists = errors.New("shard: shard copy exists")
+
+// Options configure a Store.
+type Options struct {
+	// Dir is the badger directory.
+	Dir string
+	// MaxBatchDocs bounds how many documents one group commit applies.
+	MaxBatchDocs int
+	// RevsLimit is the default _revs_limit of new shards (CouchDB: 1000).
+	RevsLimit int
+	// DefaultSecurity is the raw _security object of new shards.
+	DefaultSecurity []byte
+	// MemTableSize is badger's memtable size in bytes; memory use grows with
+	// it. Zero takes a default sized for the 200 MB RSS budget.
+	MemTableSize int64
+	Logger       *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.MaxBatchDocs <= 0 {
+		o.MaxBatchDocs = 2000
+	}
+	if o.RevsLimit <= 0 {
+		o.RevsLimit = 1000
+	}
+	if o.DefaultSecurity == nil {
+		o.DefaultSecurity = []byte("{}")
+	}
+	if o.MemTableSize <= 0 {
+		o.MemTableSize = 16 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Store is a node's storage: one badger instance holding every shard copy on
+// the node. It is safe for concurrent use.
+type Store struct {
+	opts Options
+	db   *badger.DB
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	shards map[string]*Shard // open shard copies by name
+	closed bool
+}
+
+// Open opens (creating if needed) the store in opts.Dir.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	opts.setDefaults()
+	bo := badger.DefaultOptions(opts.Dir).
+		WithLogger(badgerLogger{opts.Logger}).
+		WithSyncWrites(true). // acknowledged writes are fsync'd; the updater batches them
+		WithDetectConflicts(false).
+		WithMemTableSize(opts.MemTableSize).
+		WithNumMemtables(3).
+		WithNumLevelZeroTables(4).
+		WithNumLevelZeroTablesStall(12).
+		WithBlockCacheSize(32 << 20).
+		WithIndexCacheSize(16 << 20).
+		WithValueLogFileSize(256 << 20).
+		WithValueThreshold(64 << 10).
+		WithNumCompactors(2).
+		WithCompression(options.Snappy).
+		WithMetricsEnabled(false)
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("open badger at %s: %w", opts.Dir, err)
+	}
+	return &Store{opts: opts, db: db, log: opts.Logger, shards: map[string]*Shard{}}, nil
+}
+
+// Close stops every shard's updater and closes badger. It is idempotent.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	shards := s.shards
+	s.shards = nil
+	s.mu.Unlock()
+	for _, sh := range shards {
+		sh.close()
+	}
+	return s.db.Close()
+}
+
+// Create creates a shard copy. props is the raw JSON props object ("{}" when
+// nil). It returns ErrShardExists when the copy exists.
+func (s *Store) Create(ctx context.Context, name string, props []byte) (*Shard, error) {
+	if props == nil {
+		props = []byte("{}")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	var handle uint32
+	err := s.db.Update(func(txn *badger.Txn) error {
+		if _, err := txn.Get(catalogKey(name)); err == nil {
+			return ErrShardExists
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		handle = 1
+		if item, err := txn.Get(keyNextHandle); err == nil {
+			if err := item.Value(func(v []byte) error {
+				handle = binary.BigEndian.Uint32(v)
+				return nil
+			}); err != nil {
+				return err
+			}
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		if err := txn.Set(keyNextHandle, binary.BigEndian.AppendUint32(nil, handle+1)); err != nil {
+			return err
+		}
+		if err := txn.Set(catalogKey(name), binary.BigEndian.AppendUint32(nil, handle)); err != nil {
+			return err
+		}
+		return initMeta(txn, newKeys(handle), props, s.opts)
+	})
+	if err != nil {
+		if errors.Is(err, ErrShardExists) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("create shard %s: %w", name, err)
+	}
+	sh, err := openShard(s, name, handle)
+	if err != nil {
+		return nil, err
+	}
+	s.shards[name] = sh
+	return sh, nil
+}
+
+// Get returns the open shard copy called name, opening it on first use, or
+// ErrNoShard.
+func (s *Store) Get(name string) (*Shard, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if sh, ok := s.shards[name]; ok {
+		return sh, nil
+	}
+	var handle uint32
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(catalogKey(name))
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			handle = binary.BigEndian.Uint32(v)
+			return nil
+		})
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, ErrNoShard
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open shard %s: %w", name, err)
+	}
+	sh, err := openShard(s, name, handle)
+	if err != nil {
+		return nil, err
+	}
+	s.shards[name] = sh
+	return sh, nil
+}
+
+// Delete removes a shard copy and all its data. ErrNoShard when missing.
+func (s *Store) Delete(ctx context.Context, name string) error {
+	sh, err := s.Get(name)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.shards, name)
+	s.mu.Unlock()
+	sh.close()
+	if err := s.db.Update(func(txn *badger.Txn) error {
+		return txn.Delete(catalogKey(name))
+	}); err != nil {
+		return fmt.Errorf("delete shard %s: %w", name, err)
+	}
+	// The catalog entry is gone, so the copy is unreachable even if the
+	// prefix drop below is interrupted; handles are never reused.
+	if err := s.db.DropPrefix(sh.keys.prefix()); err != nil {
+		return fmt.Errorf("drop shard %s data: %w", name, err)
+	}
+	return nil
+}
+
+// List returns the names of the shard copies on this node with the given
+// prefix, sorted.
+func (s *Store) List(prefix string) ([]string, error) {
+	var names []string
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: catalogPrefix})
+		defer it.Close()
+		for it.Seek(catalogKey(prefix)); it.ValidForPrefix(catalogKey(prefix)); it.Next() {
+			names = append(names, string(it.Item().Key()[len(catalogPrefix):]))
+		}
+		return nil
+	})
+	sort.Strings(names)
+	return names, err
+}
+
+// badgerLogger adapts badger's logger interface to slog. Badger is chatty at
+// info level, so its info lines go to debug.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any) {
+	b.l.Error(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
+}
+func (b badgerLogger) Warningf(f string, a ...any) {
+	b.l.Warn(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
+}
+func (b badgerLogger) Infof(f string, a ...any) {
+	b.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
+}
+func (b badgerLogger) Debugf(string, ...any) {}
+
+// errNoDoc is internal: a doc info key is absent.
+var errNoDoc = couch.ErrNotFound
