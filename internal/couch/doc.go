@@ -4,7 +4,6 @@
 package couch
 
 import (
-	"bytes"
 	"crypto/md5"
 	"encoding/binary"
 	"encoding/hex"
@@ -40,7 +39,9 @@ func (r Rev) Less(o Rev) bool {
 }
 
 // ParseRev parses "<pos>-<id>". pos must be a non-negative integer and id
-// non-empty; anything else is ErrBadRev.
+// non-empty; anything else is ErrBadRev. As in CouchDB (couch_doc:parse_rev),
+// an id of exactly 32 characters must be hex and is normalized to lowercase;
+// any other id is kept verbatim.
 func ParseRev(s string) (Rev, error) {
 	dash := strings.IndexByte(s, '-')
 	if dash <= 0 || dash == len(s)-1 {
@@ -50,7 +51,33 @@ func ParseRev(s string) (Rev, error) {
 	if err != nil || pos < 0 {
 		return Rev{}, ErrBadRev
 	}
-	return Rev{Pos: pos, ID: s[dash+1:]}, nil
+	id, ok := parseRevID(s[dash+1:])
+	if !ok {
+		return Rev{}, ErrBadRev
+	}
+	return Rev{Pos: pos, ID: id}, nil
+}
+
+// parseRevID applies couch_doc:parse_revid: a 32-character id is a 128-bit
+// hex number (printed back in lowercase); ok is false when it is not hex.
+func parseRevID(id string) (string, bool) {
+	if len(id) != 32 {
+		return id, true
+	}
+	upper := false
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
+		case c >= 'A' && c <= 'F':
+			upper = true
+		default:
+			return "", false
+		}
+	}
+	if upper {
+		id = strings.ToLower(id)
+	}
+	return id, true
 }
 
 // RevPath is a branch of a revision tree as `_revisions` carries it: the
@@ -83,26 +110,44 @@ type Doc struct {
 	Attachments json.RawMessage
 }
 
-// specials CouchDB accepts in a document body and drops or handles itself.
+// ignoredSpecials are specials CouchDB accepts in a document body and drops.
 var ignoredSpecials = map[string]bool{
 	"_revs_info": true, "_conflicts": true, "_deleted_conflicts": true,
 	"_local_seq": true, "_access": true,
 }
 
-// ParseDoc parses a document body. It validates the JSON, extracts the
-// specials and rejects members CouchDB rejects (400 doc_validation "Bad
-// special document member: _x"). It does not validate the doc id: the caller
-// knows whether the id came from the URL or the body.
+// bodySpecials are specials CouchDB keeps in the body (replication state of
+// _replicator documents).
+var bodySpecials = map[string]bool{
+	"_replication_state": true, "_replication_state_time": true,
+	"_replication_state_reason": true, "_replication_id": true,
+	"_replication_stats": true,
+}
+
+func badSpecial(key string) error {
+	return Errorf(CodeDocValidation, "Bad special document member: %s", key)
+}
+
+// ParseDoc parses a document body as couch_doc:from_json_obj does. It
+// validates the JSON, extracts the specials and rejects members CouchDB
+// rejects (400 doc_validation "Bad special document member: _x"). It does not
+// validate the doc id: the caller knows whether the id came from the URL or
+// the body.
+//
+// As in CouchDB, `_revisions` takes precedence over `_rev`: a `_rev` after
+// `_revisions` is ignored, one before it is replaced by the head of
+// `_revisions`; of several `_rev` members the first counts.
 func ParseDoc(data []byte) (*Doc, error) {
-	if !json.Valid(data) {
+	if !json.Valid(data) || !utf8.Valid(data) {
 		return nil, Errorf(CodeBadRequest, "invalid UTF-8 JSON")
 	}
 	d := &Doc{}
 	body := make([]byte, 0, len(data))
 	body = append(body, '{')
 	first := true
+	revsSet := false // CouchDB's #doc.revs =/= {0, []}
 	err := rawjson.Members(data, func(m rawjson.Member) error {
-		if len(m.Key) == 0 || m.Key[0] != '_' || strings.HasPrefix(m.Key, "_replication_") {
+		if len(m.Key) == 0 || m.Key[0] != '_' || bodySpecials[m.Key] {
 			if !first {
 				body = append(body, ',')
 			}
@@ -117,10 +162,13 @@ func ParseDoc(data []byte) (*Doc, error) {
 		case "_id":
 			s, ok := rawjson.String(m.Value)
 			if !ok {
-				return Errorf(CodeBadRequest, "Document id must be a string")
+				return Errorf(CodeIllegalDocID, "Document id must be a string")
 			}
 			d.ID = s
 		case "_rev":
+			if revsSet {
+				return nil
+			}
 			s, ok := rawjson.String(m.Value)
 			if !ok {
 				return ErrBadRev
@@ -130,22 +178,35 @@ func ParseDoc(data []byte) (*Doc, error) {
 				return err
 			}
 			d.Rev = rev
+			revsSet = true
 		case "_deleted":
-			d.Deleted = bytes.Equal(bytes.TrimSpace(m.Value), []byte("true"))
+			switch string(m.Value) {
+			case "true":
+				d.Deleted = true
+			case "false":
+				d.Deleted = false
+			default:
+				return badSpecial(m.Key)
+			}
 		case "_revisions":
 			p, err := parseRevisions(m.Value)
 			if err != nil {
 				return err
 			}
 			d.Revisions = p
-		case "_attachments":
-			v := bytes.TrimSpace(m.Value)
-			if !bytes.Equal(v, []byte("null")) {
-				d.Attachments = json.RawMessage(v)
+			d.Rev = Rev{}
+			if len(p.IDs) > 0 {
+				d.Rev = Rev{Pos: p.Start, ID: p.IDs[0]}
 			}
+			revsSet = p.Start != 0 || len(p.IDs) > 0
+		case "_attachments":
+			if m.Value[0] != '{' {
+				return badSpecial(m.Key)
+			}
+			d.Attachments = json.RawMessage(m.Value) // aliases data: may be large
 		default:
 			if !ignoredSpecials[m.Key] {
-				return Errorf(CodeDocValidation, "Bad special document member: %s", m.Key)
+				return badSpecial(m.Key)
 			}
 		}
 		return nil
@@ -160,36 +221,77 @@ func ParseDoc(data []byte) (*Doc, error) {
 		return nil, Errorf(CodeBadRequest, "invalid UTF-8 JSON")
 	}
 	d.Body = append(body, '}')
-	if d.Revisions != nil && d.Rev.IsZero() && len(d.Revisions.IDs) > 0 {
-		d.Rev = Rev{Pos: d.Revisions.Start, ID: d.Revisions.IDs[0]}
-	}
 	return d, nil
 }
 
+// parseRevisions parses `_revisions` as couch_doc:transfer_fields does: the
+// first "start" and "ids" members count, start must be an integer and ids an
+// array of rev id strings.
 func parseRevisions(v []byte) (*RevPath, error) {
-	var raw struct {
-		Start json.RawMessage `json:"start"`
-		IDs   json.RawMessage `json:"ids"`
-	}
-	if err := json.Unmarshal(v, &raw); err != nil {
-		return nil, Errorf(CodeDocValidation, "_revisions is not an object")
+	var start, ids []byte
+	err := rawjson.Members(v, func(m rawjson.Member) error {
+		switch {
+		case m.Key == "start" && start == nil:
+			start = m.Value
+		case m.Key == "ids" && ids == nil:
+			ids = m.Value
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, badSpecial("_revisions")
 	}
 	var p RevPath
-	if err := json.Unmarshal(raw.Start, &p.Start); err != nil || p.Start < 0 {
+	if !isJSONInt(start) {
 		return nil, Errorf(CodeDocValidation, "_revisions.start isn't an integer.")
 	}
-	if err := json.Unmarshal(raw.IDs, &p.IDs); err != nil || p.IDs == nil {
+	p.Start, err = strconv.Atoi(string(start))
+	if err != nil || p.Start < 0 {
+		return nil, Errorf(CodeDocValidation, "_revisions.start isn't an integer.")
+	}
+	if len(ids) == 0 || ids[0] != '[' {
 		return nil, Errorf(CodeDocValidation, "_revisions.ids isn't a array.")
 	}
+	p.IDs = []string{}
+	err = rawjson.Elements(ids, func(v []byte) error {
+		s, ok := rawjson.String(v)
+		if !ok || s == "" {
+			return Errorf(CodeDocValidation, "RevId isn't a string")
+		}
+		if s, ok = parseRevID(s); !ok {
+			return Errorf(CodeDocValidation, "RevId isn't a valid hexadecimal")
+		}
+		p.IDs = append(p.IDs, s)
+		return nil
+	})
+	if err != nil {
+		if ce, ok := err.(*Error); ok {
+			return nil, ce
+		}
+		return nil, Errorf(CodeDocValidation, "_revisions.ids isn't a array.")
+	}
+	// Positions must stay >= 1 (CouchDB would make revisions at pos <= 0).
 	if len(p.IDs) > p.Start {
 		return nil, Errorf(CodeDocValidation, "RevId isn't a string")
 	}
-	for _, id := range p.IDs {
-		if id == "" {
-			return nil, Errorf(CodeDocValidation, "RevId isn't a string")
+	return &p, nil
+}
+
+// isJSONInt reports whether v is a JSON number without fraction or exponent
+// (what Erlang's JSON decoder turns into an integer).
+func isJSONInt(v []byte) bool {
+	if len(v) > 0 && v[0] == '-' {
+		v = v[1:]
+	}
+	if len(v) == 0 {
+		return false
+	}
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return false
 		}
 	}
-	return &p, nil
+	return true
 }
 
 // ValidateDocID applies CouchDB's doc id rules (couch_doc:validate_docid).

@@ -91,7 +91,7 @@ func Elements(data []byte, fn func(v []byte) error) error {
 	}
 	i = skipSpace(data, i+1)
 	if i < len(data) && data[i] == ']' {
-		return nil
+		return trailer(data, i+1)
 	}
 	for {
 		end, err := ValueEnd(data, i)
@@ -109,7 +109,7 @@ func Elements(data []byte, fn func(v []byte) error) error {
 		case ',':
 			i = skipSpace(data, i+1)
 		case ']':
-			return nil
+			return trailer(data, i+1)
 		default:
 			return ErrSyntax
 		}
@@ -154,6 +154,14 @@ func ValueEnd(data []byte, i int) (int, error) {
 		}
 		return j, nil
 	}
+}
+
+// trailer checks that only white space follows data[i:].
+func trailer(data []byte, i int) error {
+	if skipSpace(data, i) != len(data) {
+		return ErrSyntax
+	}
+	return nil
 }
 
 func isDelim(c byte) bool {
@@ -206,6 +214,9 @@ func decodeString(raw []byte) (string, error) {
 func String(v []byte) (s string, ok bool) {
 	v = bytes.TrimSpace(v)
 	if len(v) < 2 || v[0] != '"' {
+		return "", false
+	}
+	if end, err := stringEnd(v, 0); err != nil || end != len(v) {
 		return "", false
 	}
 	s, err := decodeString(v)
