@@ -23,6 +23,9 @@ type Copy interface {
 	RevsLimit(ctx context.Context) (int, error)
 	SetRevsLimit(ctx context.Context, limit int) error
 	Purge(ctx context.Context, revs map[string][]couch.Rev) (map[string][]couch.Rev, error)
+	// AttachmentData returns the stored (possibly gzipped) bytes of the
+	// attachment blob with this digest.
+	AttachmentData(ctx context.Context, digest string) ([]byte, error)
 }
 
 var _ Copy = (*shard.Shard)(nil)

@@ -20,7 +20,9 @@ type Config struct {
 	// DefaultQ and DefaultN are `[cluster] q` and `n` (CouchDB: 2 and 3).
 	DefaultQ int
 	DefaultN int
-	Logger   *slog.Logger
+	// Attachments is the [attachments] compression policy and size limit.
+	Attachments couch.AttachmentPolicy
+	Logger      *slog.Logger
 	// Now returns the current time; shard suffixes use it.
 	Now func() time.Time
 }
@@ -43,6 +45,9 @@ func New(cfg Config, cl *cluster.Cluster, copies Copies) *Fabric {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Attachments.CompressibleTypes == nil {
+		cfg.Attachments = couch.DefaultAttachmentPolicy()
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -72,3 +72,26 @@ func newer(a, b *couch.Document) bool {
 	}
 	return wb.Rev.Less(wa.Rev)
 }
+
+// AttachmentData returns the stored bytes of an attachment of document id,
+// from the first copy of its range that has them.
+func (f *Fabric) AttachmentData(ctx context.Context, db, id, digest string) ([]byte, error) {
+	m, err := f.cl.ShardMap(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	rs := m.RangeFor(id)
+	if len(rs) == 0 {
+		return nil, fmt.Errorf("shard map of %s does not cover %q", db, id)
+	}
+	copies, copyErrs := f.allCopies(ctx, m, rs[0])
+	var lastErr error = errors.Join(copyErrs...)
+	for _, c := range copies {
+		data, err := c.AttachmentData(ctx, digest)
+		if err == nil {
+			return data, nil
+		}
+		lastErr = err
+	}
+	return nil, lastErr
+}

@@ -18,9 +18,20 @@ func (f *Fabric) UpdateDocs(ctx context.Context, db string, docs []*couch.Doc, o
 	if err != nil {
 		return nil, err
 	}
+	results := make([]DocResult, len(docs))
 	groups := map[cluster.Range][]int{}
 	var order []cluster.Range
 	for i, d := range docs {
+		if d.Atts == nil && d.Attachments != nil {
+			// Decode, compress and digest inline attachments once here,
+			// not on every copy.
+			atts, err := couch.ParseAttachments(d.Attachments, f.cfg.Attachments)
+			if err != nil {
+				results[i] = DocResult{ID: d.ID, Err: err}
+				continue
+			}
+			d.Atts = atts
+		}
 		rs := m.RangeFor(d.ID)
 		if len(rs) == 0 {
 			return nil, fmt.Errorf("shard map of %s does not cover %q", db, d.ID)
@@ -30,7 +41,6 @@ func (f *Fabric) UpdateDocs(ctx context.Context, db string, docs []*couch.Doc, o
 		}
 		groups[rs[0]] = append(groups[rs[0]], i)
 	}
-	results := make([]DocResult, len(docs))
 	err = parallel(ctx, len(order), func(ctx context.Context, gi int) error {
 		r := order[gi]
 		idx := groups[r]

@@ -123,7 +123,12 @@ func (sh *Shard) readRev(txn *badger.Txn, id string, rev couch.Rev) (couch.Revis
 	if err != nil {
 		return r, err
 	}
-	r.Deleted, r.Attachments, r.Body, err = decodeBody(v)
+	var atts []byte
+	r.Deleted, atts, r.Body, err = decodeBody(v)
+	if err != nil {
+		return r, err
+	}
+	r.Atts, err = couch.UnmarshalAttachments(atts)
 	return r, err
 }
 

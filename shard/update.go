@@ -300,6 +300,7 @@ func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, 
 	leavesBefore := di.tree.Leaves()
 
 	var path []couch.Rev
+	var resolved []couch.Attachment
 	if opts.NewEdits {
 		parent := d.Rev
 		switch {
@@ -313,7 +314,16 @@ func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, 
 			res.Err = couch.ErrConflict
 			return res, nil
 		}
-		rev := couch.Rev{Pos: parent.Pos + 1, ID: couch.NewRevID(parent, d.Deleted, d.Body, attDigests(d.Attachments))}
+		var ancestors []couch.Rev
+		if !parent.IsZero() {
+			ancestors = []couch.Rev{parent}
+		}
+		atts, aerr := sh.resolveAtts(bt, d, ancestors, parent.Pos+1, true)
+		if aerr != nil {
+			return res, asDocError(&res, aerr)
+		}
+		resolved = atts
+		rev := couch.Rev{Pos: parent.Pos + 1, ID: couch.NewRevID(parent, d.Deleted, d.Body, attDigests(atts))}
 		path = []couch.Rev{rev}
 		if !parent.IsZero() {
 			path = append(path, parent)
@@ -328,6 +338,21 @@ func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, 
 			res.Err = couch.Errorf(couch.CodeBadRequest, "When `new_edits: false`, the document needs `_rev` or `_revisions` specified")
 			return res, nil
 		}
+		if !di.tree.Has(path[0]) {
+			// Stubs refer to attachments of a revision we hold: the
+			// closest ancestor on the path with a stored body.
+			var ancestors []couch.Rev
+			for _, r := range path[1:] {
+				if di.tree.IsLeaf(r) {
+					ancestors = append(ancestors, r)
+				}
+			}
+			atts, aerr := sh.resolveAtts(bt, d, ancestors, path[0].Pos, false)
+			if aerr != nil {
+				return res, asDocError(&res, aerr)
+			}
+			resolved = atts
+		}
 	}
 	res.Rev = path[0]
 	if !di.tree.Merge(path, d.Deleted) {
@@ -335,7 +360,7 @@ func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, 
 		return res, nil
 	}
 	if di.tree.IsLeaf(path[0]) {
-		body := encodeBody(d.Deleted, d.Attachments, d.Body)
+		body := encodeBody(d.Deleted, couch.MarshalAttachments(resolved), d.Body)
 		if err := bt.set(sh.keys.body(d.ID, path[0].String()), body); err != nil {
 			return res, err
 		}
@@ -452,12 +477,13 @@ func (sh *Shard) applyLocal(bt *batchTxn, d *couch.Doc) (couch.Rev, error, error
 	return couch.Rev{Pos: 0, ID: strconv.FormatUint(next, 10)}, nil, bt.set(key, v)
 }
 
-// attDigests lists the digests in a raw _attachments object, for rev ids.
-// Attachment handling proper comes with the attachments work; until then the
-// raw object's bytes stand in for its digests.
-func attDigests(atts []byte) []string {
-	if len(atts) == 0 {
+// asDocError puts a document-level *couch.Error into res and reports nil, or
+// passes a storage error through to abort the batch.
+func asDocError(res *couch.UpdateResult, err error) error {
+	var ce *couch.Error
+	if errors.As(err, &ce) {
+		res.Err = ce
 		return nil
 	}
-	return []string{string(atts)}
+	return err
 }

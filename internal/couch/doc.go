@@ -108,6 +108,10 @@ type Doc struct {
 	Body []byte
 	// Attachments is the raw `_attachments` object, or nil.
 	Attachments json.RawMessage
+	// Atts is the parsed, ready-to-store form of Attachments (data decoded,
+	// compressed and digested); fabric fills it from Attachments, multipart
+	// parsing fills it directly.
+	Atts []Attachment
 }
 
 // ignoredSpecials are specials CouchDB accepts in a document body and drops.

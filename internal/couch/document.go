@@ -21,8 +21,8 @@ type Revision struct {
 	Deleted bool
 	// Body is a compact JSON object without special members; nil when Missing.
 	Body []byte
-	// Attachments is the raw `_attachments` object stored with the revision.
-	Attachments []byte
+	// Atts is the revision's attachment metadata (no data), sorted by name.
+	Atts []Attachment
 	// Missing reports a revision that was asked for (open_revs) but is not in
 	// the tree, or whose body is no longer stored.
 	Missing bool
