@@ -26,6 +26,8 @@ type Copy interface {
 	// AttachmentData returns the stored (possibly gzipped) bytes of the
 	// attachment blob with this digest.
 	AttachmentData(ctx context.Context, digest string) ([]byte, error)
+	// RevsDiff reports the given revisions the copy does not have.
+	RevsDiff(ctx context.Context, revs map[string][]couch.Rev) (map[string]shard.RevsDiff, error)
 }
 
 var _ Copy = (*shard.Shard)(nil)

@@ -345,3 +345,27 @@ func BenchmarkUpdateBatch1000(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "docs/s")
 }
+
+func TestRevsDiff(t *testing.T) {
+	ctx := context.Background()
+	sh := mustCreate(t, openTestStore(t), "s")
+	r1 := put(t, sh, &couch.Doc{ID: "a", Body: []byte(`{}`)}, true)
+	diff, err := sh.RevsDiff(ctx, map[string][]couch.Rev{
+		"a":     {r1.Rev, {Pos: 2, ID: "x"}, {Pos: 1, ID: "y"}},
+		"fresh": {{Pos: 1, ID: "z"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := diff["a"]
+	if len(a.Missing) != 2 || a.Missing[0].String() != "2-x" || len(a.PossibleAncestors) != 1 || a.PossibleAncestors[0] != r1.Rev {
+		t.Fatalf("a: %+v", a)
+	}
+	if f := diff["fresh"]; len(f.Missing) != 1 || f.PossibleAncestors != nil {
+		t.Fatalf("fresh: %+v", f)
+	}
+	full, _ := sh.RevsDiff(ctx, map[string][]couch.Rev{"a": {r1.Rev}})
+	if _, ok := full["a"]; ok {
+		t.Fatalf("nothing missing but got %+v", full)
+	}
+}
