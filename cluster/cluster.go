@@ -21,7 +21,9 @@ const (
 type Config struct {
 	// NodeName is this node's name, "name@host".
 	NodeName string
-	Logger   *slog.Logger
+	// Zone is this node's placement zone ([cluster] zone / COUCHDB_ZONE).
+	Zone   string
+	Logger *slog.Logger
 }
 
 // Cluster is this node's view of the cluster: who it is, which nodes are
@@ -57,15 +59,34 @@ func New(ctx context.Context, cfg Config, store *shard.Store) (*Cluster, error) 
 			c.dbs = sh
 		}
 	}
+	if err := c.ensureSelf(ctx); err != nil {
+		return nil, fmt.Errorf("cluster: record self in %s: %w", NodesDB, err)
+	}
 	return c, nil
 }
 
 // Self returns this node's name.
 func (c *Cluster) Self() string { return c.cfg.NodeName }
 
-// Nodes returns the cluster members that may hold new shard copies. A node
-// is a cluster of one until membership joins others.
-func (c *Cluster) Nodes() []string { return []string{c.cfg.NodeName} }
+// Nodes returns the cluster members that may hold new shard copies: the
+// `_nodes` members not marked decom (mem3:allowed_nodes). A fresh node is a
+// cluster of one.
+func (c *Cluster) Nodes(ctx context.Context) ([]string, error) {
+	members, err := c.Members(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, m := range members {
+		if !m.Decom {
+			out = append(out, m.Name)
+		}
+	}
+	if len(out) == 0 {
+		out = []string{c.cfg.NodeName}
+	}
+	return out, nil
+}
 
 // ShardMap returns a database's shard map, or couch.ErrNoDB.
 func (c *Cluster) ShardMap(ctx context.Context, db string) (*ShardMap, error) {

@@ -73,7 +73,10 @@ func (f *Fabric) CreateDB(ctx context.Context, name string, opts CreateDBOptions
 	if n <= 0 {
 		n = f.cfg.DefaultN
 	}
-	nodes := f.cl.Nodes()
+	nodes, err := f.cl.Nodes(ctx)
+	if err != nil {
+		return err
+	}
 	suffix := "." + strconv.FormatInt(f.cfg.Now().Unix(), 10)
 	m := cluster.Place(name, suffix, q, n, nodes, rand.IntN(len(nodes)))
 	for _, r := range m.Ranges() {
