@@ -1,0 +1,180 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/divandb/divan/internal/couch"
+	"github.com/divandb/divan/shard"
+)
+
+// SyncCopy is what internal replication needs of a shard copy, local or
+// remote (mem3_rep's view of a shard). fabric's copies provide it.
+type SyncCopy interface {
+	Info(ctx context.Context) (shard.Info, error)
+	Changes(ctx context.Context, since uint64, fn func(shard.Change) error) error
+	RevsDiff(ctx context.Context, revs map[string][]couch.Rev) (map[string]shard.RevsDiff, error)
+	Open(ctx context.Context, id string, opts couch.OpenOptions) (*couch.Document, error)
+	AttachmentData(ctx context.Context, digest string) ([]byte, error)
+	Update(ctx context.Context, docs []*couch.Doc, opts couch.UpdateOptions) ([]couch.UpdateResult, error)
+}
+
+// SyncBatch is how many changes one push copies before checkpointing
+// ([mem3] sync_batch_size).
+const SyncBatch = 500
+
+// checkpoint is the body of `_local/shard-sync-<src uuid>-<tgt uuid>`, kept
+// on both sides (mem3_rep's checkpoint, simplified to what Divan reads).
+type checkpoint struct {
+	Seq        uint64 `json:"seq"`
+	TargetUUID string `json:"target_uuid"`
+	SourceNode string `json:"source_node"`
+	TargetNode string `json:"target_node"`
+	Timestamp  string `json:"timestamp"`
+}
+
+func checkpointID(src, tgt shard.Info) string {
+	return "_local/shard-sync-" + src.UUID + "-" + tgt.UUID
+}
+
+// Push copies to target every change of source the target lacks, with full
+// revision paths and attachments, as replicated (new_edits=false) writes,
+// checkpointing on both copies after each batch. It returns the number of
+// changes still pending when ctx ends, zero when the target caught up.
+// Conflicting edits on different copies become ordinary conflicts.
+func Push(ctx context.Context, source SyncCopy, sourceNode string, target SyncCopy, targetNode string) (pending int64, err error) {
+	src, err := source.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("push: source info: %w", err)
+	}
+	tgt, err := target.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("push: target info: %w", err)
+	}
+	id := checkpointID(src, tgt)
+	since := min(readCheckpoint(ctx, source, id), readCheckpoint(ctx, target, id))
+	for since < src.UpdateSeq {
+		if err := ctx.Err(); err != nil {
+			return int64(src.UpdateSeq - since), err
+		}
+		next, err := pushBatch(ctx, source, target, since)
+		if err != nil {
+			return int64(src.UpdateSeq - since), err
+		}
+		if next == since {
+			break
+		}
+		since = next
+		cp := checkpoint{Seq: since, TargetUUID: tgt.UUID, SourceNode: sourceNode, TargetNode: targetNode,
+			Timestamp: time.Now().UTC().Format("2006-01-02T15:04:05.000000Z")}
+		body, _ := json.Marshal(cp)
+		for _, c := range []SyncCopy{target, source} {
+			if _, err := c.Update(ctx, []*couch.Doc{{ID: id, Body: body}}, couch.UpdateOptions{NewEdits: true}); err != nil {
+				return int64(src.UpdateSeq - since), fmt.Errorf("push: checkpoint: %w", err)
+			}
+		}
+	}
+	return 0, nil
+}
+
+func readCheckpoint(ctx context.Context, c SyncCopy, id string) uint64 {
+	doc, err := c.Open(ctx, id, couch.OpenOptions{})
+	if err != nil || len(doc.Revisions) == 0 {
+		return 0
+	}
+	var cp checkpoint
+	if json.Unmarshal(doc.Revisions[0].Body, &cp) != nil {
+		return 0
+	}
+	return cp.Seq
+}
+
+// pushBatch copies up to SyncBatch changes after since; it returns the seq
+// reached.
+func pushBatch(ctx context.Context, source, target SyncCopy, since uint64) (uint64, error) {
+	errFull := errors.New("batch full")
+	leaves := map[string][]couch.Rev{}
+	reached := since
+	n := 0
+	err := source.Changes(ctx, since, func(c shard.Change) error {
+		revs := make([]couch.Rev, len(c.Leaves))
+		for i, l := range c.Leaves {
+			revs[i] = l.Rev
+		}
+		leaves[c.ID] = revs
+		reached = c.Seq
+		n++
+		if n >= SyncBatch {
+			return errFull
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFull) {
+		return since, fmt.Errorf("push: read changes: %w", err)
+	}
+	if len(leaves) == 0 {
+		return reached, nil
+	}
+	missing, err := target.RevsDiff(ctx, leaves)
+	if err != nil {
+		return since, fmt.Errorf("push: revs_diff: %w", err)
+	}
+	var docs []*couch.Doc
+	for id, diff := range missing {
+		doc, err := source.Open(ctx, id, couch.OpenOptions{OpenRevs: diff.Missing})
+		if err != nil {
+			return since, fmt.Errorf("push: open %s: %w", id, err)
+		}
+		for _, rev := range doc.Revisions {
+			if rev.Missing {
+				continue // purged or stemmed meanwhile; nothing to copy
+			}
+			d, err := replicatedDoc(ctx, source, doc, rev)
+			if err != nil {
+				return since, err
+			}
+			docs = append(docs, d)
+		}
+	}
+	if len(docs) > 0 {
+		res, err := target.Update(ctx, docs, couch.UpdateOptions{NewEdits: false})
+		if err != nil {
+			return since, fmt.Errorf("push: write: %w", err)
+		}
+		for _, r := range res {
+			if r.Err != nil {
+				return since, fmt.Errorf("push: write %s: %w", r.ID, r.Err)
+			}
+		}
+	}
+	return reached, nil
+}
+
+// replicatedDoc builds the new_edits=false write of one revision: its full
+// known path and every attachment with its data.
+func replicatedDoc(ctx context.Context, source SyncCopy, doc *couch.Document, rev couch.Revision) (*couch.Doc, error) {
+	path := doc.Tree.Path(rev.Rev)
+	ids := make([]string, len(path))
+	for i, r := range path {
+		ids[i] = r.ID
+	}
+	d := &couch.Doc{
+		ID: doc.ID, Rev: rev.Rev, Deleted: rev.Deleted, Body: rev.Body,
+		Revisions: &couch.RevPath{Start: rev.Rev.Pos, IDs: ids},
+	}
+	for _, a := range rev.Atts {
+		data, err := source.AttachmentData(ctx, a.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("push: attachment %s of %s: %w", a.Name, doc.ID, err)
+		}
+		a.Data = data
+		d.Atts = append(d.Atts, a)
+	}
+	if d.Atts == nil {
+		d.Atts = []couch.Attachment{} // explicit: no attachments, do not parse
+	}
+	return d, nil
+}

@@ -1,0 +1,114 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"testing"
+
+	"github.com/divandb/divan/internal/couch"
+	"github.com/divandb/divan/shard"
+)
+
+func twoCopies(t *testing.T) (*shard.Shard, *shard.Shard) {
+	t.Helper()
+	ctx := context.Background()
+	var out []*shard.Shard
+	for range 2 {
+		s, err := shard.Open(ctx, shard.Options{Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		sh, err := s.Create(ctx, "shards/00000000-ffffffff/db.1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, sh)
+	}
+	return out[0], out[1]
+}
+
+func write(t *testing.T, sh *shard.Shard, d *couch.Doc) couch.Rev {
+	t.Helper()
+	res, err := sh.Update(context.Background(), []*couch.Doc{d}, couch.UpdateOptions{NewEdits: true})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("write %s: %v %v", d.ID, err, res[0].Err)
+	}
+	return res[0].Rev
+}
+
+// state is a copy's docs: id -> every leaf with its body and attachments.
+func state(t *testing.T, sh *shard.Shard) map[string][]string {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string][]string{}
+	err := sh.Changes(ctx, 0, func(c shard.Change) error {
+		doc, err := sh.Open(ctx, c.ID, couch.OpenOptions{AllLeaves: true})
+		if err != nil {
+			return err
+		}
+		for _, r := range doc.Revisions {
+			out[c.ID] = append(out[c.ID], fmt.Sprintf("%s del=%v %s %v", r.Rev, r.Deleted, r.Body, r.Atts))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestPushConverges(t *testing.T) {
+	ctx := context.Background()
+	a, b := twoCopies(t)
+	for i := range 1200 { // more than two batches
+		write(t, a, &couch.Doc{ID: fmt.Sprintf("d%04d", i), Body: []byte(fmt.Sprintf(`{"i":%d}`, i))})
+	}
+	atts, _ := couch.ParseAttachments([]byte(`{"f.txt":{"content_type":"text/plain","data":"aGVsbG8="}}`), couch.DefaultAttachmentPolicy())
+	r := write(t, a, &couch.Doc{ID: "att", Body: []byte(`{}`), Atts: atts})
+	del := write(t, a, &couch.Doc{ID: "gone", Body: []byte(`{}`)})
+	write(t, a, &couch.Doc{ID: "gone", Rev: del, Deleted: true, Body: []byte(`{}`)})
+
+	if pending, err := Push(ctx, a, "a@h", b, "b@h"); err != nil || pending != 0 {
+		t.Fatalf("push: %d %v", pending, err)
+	}
+	if sa, sb := state(t, a), state(t, b); !reflect.DeepEqual(sa, sb) {
+		t.Fatalf("copies differ after push: %d vs %d docs", len(sa), len(sb))
+	}
+	doc, err := b.Open(ctx, "att", couch.OpenOptions{})
+	if err != nil || doc.Revisions[0].Rev != r {
+		t.Fatalf("att doc on b: %v %v", doc, err)
+	}
+	if data, err := b.AttachmentData(ctx, doc.Revisions[0].Atts[0].Digest); err != nil || len(data) == 0 {
+		t.Fatalf("attachment data on b: %v", err)
+	}
+
+	// Concurrent edits of the same doc on both copies become a conflict on
+	// both after pushing both ways, with the same winner.
+	ra, _ := a.Open(ctx, "d0001", couch.OpenOptions{})
+	write(t, a, &couch.Doc{ID: "d0001", Rev: ra.Revisions[0].Rev, Body: []byte(`{"by":"a"}`)})
+	write(t, b, &couch.Doc{ID: "d0001", Rev: ra.Revisions[0].Rev, Body: []byte(`{"by":"b"}`)})
+	if _, err := Push(ctx, a, "a@h", b, "b@h"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Push(ctx, b, "b@h", a, "a@h"); err != nil {
+		t.Fatal(err)
+	}
+	if sa, sb := state(t, a), state(t, b); !reflect.DeepEqual(sa, sb) {
+		t.Fatalf("copies differ after two-way push")
+	}
+	da, _ := a.Open(ctx, "d0001", couch.OpenOptions{})
+	if len(da.Tree.Conflicts()) != 1 {
+		t.Fatalf("conflict lost: leaves %v", da.Tree.Leaves())
+	}
+	// A second push finds nothing to do (checkpointed).
+	before, _ := b.Info(ctx)
+	if _, err := Push(ctx, a, "a@h", b, "b@h"); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := b.Info(ctx)
+	if after.UpdateSeq != before.UpdateSeq {
+		t.Fatalf("idle push wrote to the target: seq %d -> %d", before.UpdateSeq, after.UpdateSeq)
+	}
+}
