@@ -163,3 +163,11 @@ func (c *Cluster) DeleteDB(ctx context.Context, db string) error {
 func (c *Cluster) DBs(ctx context.Context, q shard.DocsQuery, fn func(name string) error) error {
 	return c.dbs.Docs(ctx, q, func(r shard.DocRow) error { return fn(r.ID) })
 }
+
+// Invalidate drops cached shard maps; call it when `_dbs` changed by other
+// means than this Cluster (internal replication from another node).
+func (c *Cluster) Invalidate() {
+	c.mu.Lock()
+	clear(c.cache)
+	c.mu.Unlock()
+}

@@ -114,3 +114,21 @@ func TestPlaceSpreadsCopies(t *testing.T) {
 		t.Fatalf("n on one node = %d", got)
 	}
 }
+
+func TestParseShardName(t *testing.T) {
+	for _, tc := range []struct {
+		in, db, rng string
+		ok          bool
+	}{
+		{"shards/00000000-7fffffff/mydb.1529362187", "mydb", "00000000-7fffffff", true},
+		{"shards/80000000-ffffffff/a/b.1529362187", "a/b", "80000000-ffffffff", true},
+		{"shards/80000000-ffffffff/x.y.1529362187", "x.y", "80000000-ffffffff", true},
+		{"_dbs", "", "", false},
+		{"shards/zz/db.1", "", "", false},
+	} {
+		db, r, ok := ParseShardName(tc.in)
+		if ok != tc.ok || (ok && (db != tc.db || r.String() != tc.rng)) {
+			t.Errorf("ParseShardName(%q) = %q %v %v", tc.in, db, r, ok)
+		}
+	}
+}

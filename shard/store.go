@@ -38,7 +38,11 @@ type Options struct {
 	// MemTableSize is badger's memtable size in bytes; memory use grows with
 	// it. Zero takes a default sized for the 200 MB RSS budget.
 	MemTableSize int64
-	Logger       *slog.Logger
+	// OnCommit, when set, is called with the shard's name after every
+	// committed write batch (internal replication and caches listen). It
+	// must not block.
+	OnCommit func(shardName string)
+	Logger   *slog.Logger
 }
 
 func (o *Options) setDefaults() {

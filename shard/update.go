@@ -174,6 +174,9 @@ func (sh *Shard) apply(batch []*updateReq) {
 	sh.stats = st
 	sh.mu.Unlock()
 	sh.broadcast()
+	if err == nil && sh.store.opts.OnCommit != nil {
+		sh.store.opts.OnCommit(sh.name)
+	}
 	for _, r := range batch {
 		r.err = err
 		close(r.done)

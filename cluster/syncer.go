@@ -1,0 +1,219 @@
+package cluster
+
+import (
+	"context"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+// SyncerConfig configures the internal replication scheduler.
+type SyncerConfig struct {
+	// Local opens a shard copy on this node.
+	Local func(name string) (SyncCopy, error)
+	// Dial opens a shard copy on another node.
+	Dial func(ctx context.Context, node, name string) (SyncCopy, error)
+	// LocalShards lists this node's shard copies ("shards/..." names).
+	LocalShards func() ([]string, error)
+	// Alive lists the nodes that can be reached now.
+	Alive func() []string
+	// Delay is how long after a write a copy is pushed ([mem3] sync_delay;
+	// Divan defaults to 500 ms, CouchDB to 5 s).
+	Delay time.Duration
+	// Sweep is the period of the full anti-entropy pass.
+	Sweep  time.Duration
+	Logger *slog.Logger
+}
+
+// Syncer keeps the copies of every range converged (mem3_sync): it pushes a
+// local copy to its peer copies shortly after it changes, all local copies on
+// a periodic sweep and whenever membership changes. Node-local `_dbs` and
+// `_nodes` are pushed to every live node the same way.
+type Syncer struct {
+	cfg SyncerConfig
+	cl  *Cluster
+	log *slog.Logger
+
+	mu    sync.Mutex
+	dirty map[string]time.Time // shard name -> when it may be pushed
+	kick  chan struct{}
+}
+
+// NewSyncer returns a Syncer; Run starts it.
+func NewSyncer(cl *Cluster, cfg SyncerConfig) *Syncer {
+	if cfg.Delay <= 0 {
+		cfg.Delay = 500 * time.Millisecond
+	}
+	if cfg.Sweep <= 0 {
+		cfg.Sweep = time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Syncer{cfg: cfg, cl: cl, log: cfg.Logger.With("component", "syncer"),
+		dirty: map[string]time.Time{}, kick: make(chan struct{}, 1)}
+}
+
+// Changed marks a local copy as written; it is pushed after Delay.
+func (s *Syncer) Changed(name string) {
+	s.mu.Lock()
+	if _, ok := s.dirty[name]; !ok {
+		s.dirty[name] = time.Now().Add(s.cfg.Delay)
+	}
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// SweepNow schedules a push of every local copy (membership changed).
+func (s *Syncer) SweepNow() {
+	names, err := s.cfg.LocalShards()
+	if err != nil {
+		s.log.Warn("list local shards", "err", err)
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	for _, n := range append(names, DBsDB, NodesDB) {
+		s.dirty[n] = now
+	}
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run pushes dirty copies until ctx ends.
+func (s *Syncer) Run(ctx context.Context) error {
+	sweep := time.NewTicker(s.cfg.Sweep)
+	defer sweep.Stop()
+	timer := time.NewTimer(s.cfg.Delay)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-sweep.C:
+			s.SweepNow()
+		case <-s.kick:
+		case <-timer.C:
+		}
+		next := s.pushDue(ctx)
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(next)
+	}
+}
+
+// pushDue pushes every copy whose time has come and returns how long to
+// wait for the next one.
+func (s *Syncer) pushDue(ctx context.Context) time.Duration {
+	now := time.Now()
+	var due []string
+	wait := s.cfg.Sweep
+	s.mu.Lock()
+	for name, at := range s.dirty {
+		if !at.After(now) {
+			due = append(due, name)
+			delete(s.dirty, name)
+		} else {
+			wait = min(wait, at.Sub(now))
+		}
+	}
+	s.mu.Unlock()
+	for _, name := range due {
+		if ctx.Err() != nil {
+			break
+		}
+		if err := s.pushCopy(ctx, name); err != nil {
+			s.log.Debug("internal replication incomplete; will retry", "shard", name, "err", err)
+			s.mu.Lock()
+			if _, ok := s.dirty[name]; !ok {
+				s.dirty[name] = time.Now().Add(5 * time.Second)
+			}
+			s.mu.Unlock()
+			wait = min(wait, 5*time.Second)
+		}
+	}
+	return max(wait, 10*time.Millisecond)
+}
+
+// pushCopy pushes one local copy to every live peer copy.
+func (s *Syncer) pushCopy(ctx context.Context, name string) error {
+	src, err := s.cfg.Local(name)
+	if err != nil {
+		return err
+	}
+	self := s.cl.Self()
+	alive := map[string]bool{}
+	for _, n := range s.cfg.Alive() {
+		alive[n] = true
+	}
+	var peers []string
+	if name == DBsDB || name == NodesDB {
+		for n := range alive {
+			if n != self {
+				peers = append(peers, n)
+			}
+		}
+	} else {
+		db, rng, ok := ParseShardName(name)
+		if !ok {
+			return nil
+		}
+		m, err := s.cl.ShardMap(ctx, db)
+		if err != nil {
+			return err // db deleted: nothing to keep in step
+		}
+		for _, n := range m.ByRange[rng] {
+			if n != self && alive[n] {
+				peers = append(peers, n)
+			}
+		}
+	}
+	var firstErr error
+	for _, peer := range peers {
+		tgt, err := s.cfg.Dial(ctx, peer, name)
+		if err == nil {
+			_, err = Push(ctx, src, self, tgt, peer)
+		}
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+var suffixRE = regexp.MustCompile(`\.[0-9]{10,}$`)
+
+// ParseShardName splits "shards/<range>/<db><suffix>" into the database
+// name and range (mem3:dbname).
+func ParseShardName(name string) (db string, r Range, ok bool) {
+	rest, found := strings.CutPrefix(name, "shards/")
+	if !found {
+		return "", Range{}, false
+	}
+	rs, dbs, found := strings.Cut(rest, "/")
+	if !found {
+		return "", Range{}, false
+	}
+	r, err := ParseRange(rs)
+	if err != nil {
+		return "", Range{}, false
+	}
+	if loc := suffixRE.FindStringIndex(dbs); loc != nil {
+		dbs = dbs[:loc[0]]
+	} else if i := strings.LastIndexByte(dbs, '.'); i > 0 {
+		dbs = dbs[:i]
+	}
+	return dbs, r, true
+}
