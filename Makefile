@@ -5,7 +5,7 @@ DIVAN     := $(BIN)/divan
 PKGS      := ./...
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: all build run test test-short test-race test-e2e fuzz bench soak lint vet fmt verify cluster cluster-stop clean
+.PHONY: all build run test interop-deps test-short test-race test-e2e fuzz bench soak lint vet fmt verify cluster cluster-stop clean
 
 all: build
 
@@ -15,9 +15,15 @@ build: ## build bin/divan and bin/divan-bench
 run: build ## one node on 127.0.0.1:5984, data in ./data
 	DIVAN_DATA_DIR=$${DIVAN_DATA_DIR:-data} ./$(DIVAN)
 
-test: ## unit, fuzz-seed, end-to-end and crash tests (what CI runs)
+test: interop-deps ## unit, fuzz-seed, end-to-end, crash and client interop tests (what CI runs)
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+# PouchDB and nano for internal/interop, when node.js is present.
+interop-deps:
+	@if command -v npm >/dev/null 2>&1; then \
+		test -d internal/interop/node_modules/pouchdb-core || npm ci --prefix internal/interop --no-audit --no-fund; \
+	else echo "node.js/npm not found: client interop tests will be skipped (apt-get install nodejs npm)"; fi
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
@@ -53,6 +59,20 @@ lint: vet
 
 verify: lint
 	$(GO) mod tidy -diff
+
+# Protobuf: buf and the Go plugins are pinned in internal/tools/go.mod and run
+# with `go tool`, so generation needs only the Go module proxy.
+BUF := $(GO) tool -modfile=internal/tools/go.mod buf
+.PHONY: proto verify-proto
+
+proto: ## lint proto/ and regenerate the committed *.pb.go
+	$(BUF) lint proto
+	$(BUF) generate --template proto/buf.gen.yaml
+
+verify-proto: ## regenerate into a temp dir; fail if the committed code differs
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(BUF) generate --template proto/buf.gen.yaml -o "$$tmp" || exit 1; \
+	diff -r -x '*.proto' -x '*.yaml' proto "$$tmp/proto" || { echo "proto: generated code is stale, run make proto" >&2; exit 1; }
 
 clean:
 	rm -rf $(BIN)

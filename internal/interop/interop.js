@@ -1,0 +1,203 @@
+// Interoperability checks with real CouchDB clients against a running Divan
+// node: PouchDB replication both ways and live sync, and nano's basic
+// operations. Usage: DIVAN_URL=http://user:pass@127.0.0.1:5984 node interop.js
+'use strict';
+
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const PouchDB = require('pouchdb-core')
+  .plugin(require('pouchdb-adapter-http'))
+  .plugin(require('pouchdb-adapter-memory'))
+  .plugin(require('pouchdb-replication'));
+
+const base = process.env.DIVAN_URL;
+if (!base) {
+  console.error('DIVAN_URL is required');
+  process.exit(2);
+}
+const NDOCS = Number(process.env.INTEROP_DOCS || 2000);
+const tag = crypto.randomBytes(4).toString('hex');
+
+let passed = 0;
+let failed = 0;
+async function check(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    passed++;
+    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (err) {
+    failed++;
+    console.log(`FAIL ${name}: ${err && err.stack ? err.stack : err}`);
+  }
+}
+
+function memdb(name) {
+  return new PouchDB(`${name}-${tag}`, { adapter: 'memory' });
+}
+function remote(name) {
+  return new PouchDB(`${base}/${name}-${tag}`);
+}
+
+// seed fills db with NDOCS docs: plain ones, some with attachments, some
+// deleted, some with conflicts (written with new_edits=false), and _local docs.
+async function seed(db, prefix) {
+  const docs = [];
+  for (let i = 0; i < NDOCS; i++) {
+    const doc = { _id: `${prefix}${String(i).padStart(5, '0')}`, i, text: 'x'.repeat(i % 200), nested: { a: [i, 'ü', 1.5] } };
+    if (i % 50 === 0) {
+      doc._attachments = {
+        'note.txt': { content_type: 'text/plain', data: Buffer.from(`note ${i}`).toString('base64') },
+        'blob.bin': { content_type: 'application/octet-stream', data: crypto.randomBytes(100 + i).toString('base64') },
+      };
+    }
+    docs.push(doc);
+  }
+  const res = await db.bulkDocs(docs);
+  for (const r of res) assert.ok(r.ok, JSON.stringify(r));
+  // deletions
+  for (let i = 1; i < NDOCS; i += 97) {
+    const d = await db.get(docs[i]._id);
+    await db.remove(d);
+  }
+  // conflicts: a second branch from the first revision
+  for (let i = 3; i < NDOCS; i += 101) {
+    const d = await db.get(docs[i]._id, { revs: true });
+    const gen = d._revisions.start;
+    await db.bulkDocs([
+      { _id: d._id, _rev: `${gen + 1}-${crypto.randomBytes(16).toString('hex')}`, branch: 'b',
+        _revisions: { start: gen + 1, ids: [crypto.randomBytes(16).toString('hex'), d._revisions.ids[0]] } },
+    ], { new_edits: false });
+  }
+  await db.put({ _id: '_local/mine', keep: 'me' });
+  return docs;
+}
+
+// snapshot returns id -> sorted leaves (rev, deleted, _revisions ids,
+// attachment digests) for every doc of db, deleted ones included.
+async function snapshot(db) {
+  const out = {};
+  const changes = await db.changes({ style: 'all_docs', since: 0 });
+  for (const ch of changes.results) {
+    const leaves = await db.get(ch.id, { open_revs: 'all', revs: true });
+    out[ch.id] = leaves
+      .filter((l) => l.ok)
+      .map((l) => ({
+        rev: l.ok._rev,
+        deleted: !!l.ok._deleted,
+        revisions: l.ok._revisions,
+        body: JSON.stringify(Object.fromEntries(Object.entries(l.ok).filter(([k]) => !k.startsWith('_')))),
+        atts: Object.fromEntries(Object.entries(l.ok._attachments || {}).map(([k, v]) => [k, v.digest])),
+      }))
+      .sort((a, b) => (a.rev < b.rev ? -1 : 1));
+  }
+  return out;
+}
+
+async function assertSame(a, b, what) {
+  const [sa, sb] = [await snapshot(a), await snapshot(b)];
+  const ka = Object.keys(sa).sort();
+  const kb = Object.keys(sb).sort();
+  assert.deepEqual(kb, ka, `${what}: document ids differ`);
+  for (const id of ka) assert.deepEqual(sb[id], sa[id], `${what}: ${id} differs`);
+  return ka.length;
+}
+
+async function main() {
+  await check('pouchdb: push 2000 docs with conflicts, deletions, attachments, _local', async () => {
+    const src = memdb('src');
+    await seed(src, 'p');
+    const target = remote('push');
+    const r = await src.replicate.to(target);
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(r.doc_write_failures, 0);
+    const n = await assertSame(src, target, 'after push');
+    assert.equal(n, NDOCS);
+    await assert.rejects(target.get('_local/mine'), /not_found|missing/, '_local docs must not replicate');
+    // a second replication finds nothing to do and resumes from its checkpoint
+    const again = await src.replicate.to(target);
+    assert.equal(again.docs_written, 0);
+  });
+
+  await check('pouchdb: pull into a fresh PouchDB', async () => {
+    const source = remote('push');
+    const dst = memdb('dst');
+    const r = await dst.replicate.from(source);
+    assert.ok(r.ok);
+    assert.equal(r.doc_write_failures, 0);
+    await assertSame(source, dst, 'after pull');
+    const att = await dst.getAttachment('p00050', 'note.txt');
+    assert.equal(att.toString(), 'note 50');
+  });
+
+  await check('pouchdb: live sync while both sides write', async () => {
+    const local = memdb('live');
+    const rem = remote('live');
+    await rem.info(); // create
+    const sync = local.sync(rem, { live: true, retry: true });
+    const writes = [];
+    for (let i = 0; i < 100; i++) {
+      writes.push(local.put({ _id: `l${i}`, side: 'local' }));
+      writes.push(rem.put({ _id: `r${i}`, side: 'remote' }));
+    }
+    await Promise.all(writes);
+    // the same doc edited on both sides becomes a conflict on both
+    await local.put({ _id: 'both', side: 'local' });
+    await rem.put({ _id: 'both', side: 'remote' });
+    const deadline = Date.now() + 30000;
+    for (;;) {
+      const [a, b] = [await local.info(), await rem.info()];
+      if (a.doc_count === 201 && b.doc_count === 201) {
+        const [ba, bb] = [await local.get('both', { conflicts: true }), await rem.get('both', { conflicts: true })];
+        if ((ba._conflicts || []).length === 1 && (bb._conflicts || []).length === 1) break;
+      }
+      if (Date.now() > deadline) throw new Error(`sync did not converge: local ${a.doc_count}, remote ${b.doc_count}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    sync.cancel();
+    await assertSame(local, rem, 'after live sync');
+  });
+
+  const nano = require('nano')(base);
+  await check('nano: db create/list/destroy', async () => {
+    const name = `nano-${tag}`;
+    await nano.db.create(name);
+    const list = await nano.db.list();
+    assert.ok(list.includes(name));
+    const info = await nano.db.get(name);
+    assert.equal(info.db_name, name);
+    await nano.db.destroy(name);
+    assert.ok(!(await nano.db.list()).includes(name));
+  });
+
+  await check('nano: insert/get/bulk/changes/attachments', async () => {
+    const name = `nano-docs-${tag}`;
+    await nano.db.create(name);
+    const db = nano.use(name);
+    const ins = await db.insert({ hello: 'world' }, 'doc1');
+    assert.ok(ins.ok);
+    const got = await db.get('doc1');
+    assert.equal(got.hello, 'world');
+    const bulk = await db.bulk({ docs: [{ _id: 'a' }, { _id: 'b' }, { _id: 'doc1' }] });
+    assert.equal(bulk.length, 3);
+    assert.equal(bulk[2].error, 'conflict');
+    const changes = await db.changes({ since: 0 });
+    assert.equal(changes.results.length, 3);
+    const data = crypto.randomBytes(5000);
+    const att = await db.attachment.insert('withatt', 'file.bin', data, 'application/octet-stream');
+    assert.ok(att.ok);
+    const back = await db.attachment.get('withatt', 'file.bin');
+    assert.ok(Buffer.compare(back, data) === 0, 'attachment bytes differ');
+    const list = await db.list({ include_docs: true });
+    assert.equal(list.rows.length, 4);
+    await nano.db.destroy(name);
+  });
+
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed === 0 ? 0 : 1);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
