@@ -1,0 +1,400 @@
+package mango
+
+import (
+	"bytes"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// Documents are matched in their JSON text: a field is found by scanning the
+// members on its path, and only the values an operator looks at are decoded.
+// Every function here is bounds-checked and reports malformed text instead
+// of panicking; Match treats malformed text as "no match".
+
+// maxDepth bounds nesting, as encoding/json does.
+const maxDepth = 10000
+
+func skipWS(d []byte, i int) int {
+	for i < len(d) {
+		switch d[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// trim drops white space around a value.
+func trim(d []byte) []byte {
+	i := skipWS(d, 0)
+	j := len(d)
+	for j > i {
+		switch d[j-1] {
+		case ' ', '\t', '\n', '\r':
+			j--
+			continue
+		}
+		break
+	}
+	return d[i:j]
+}
+
+// stringEnd returns the index just past the string literal starting at
+// d[i] (a quote), or -1.
+func stringEnd(d []byte, i int) int {
+	j := i + 1
+	for j < len(d) {
+		k := bytes.IndexByte(d[j:], '"')
+		if k < 0 {
+			return -1
+		}
+		q := j + k
+		// The quote ends the string unless an odd number of backslashes
+		// escapes it.
+		n := 0
+		for p := q - 1; p > i && d[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
+			return q + 1
+		}
+		j = q + 1
+	}
+	return -1
+}
+
+// valueEnd returns the index just past the value starting at d[i], or -1.
+func valueEnd(d []byte, i int) int {
+	if i >= len(d) {
+		return -1
+	}
+	switch d[i] {
+	case '"':
+		return stringEnd(d, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(d); j++ {
+			switch d[j] {
+			case '"':
+				end := stringEnd(d, j)
+				if end < 0 {
+					return -1
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	default:
+		j := i
+		for j < len(d) && !isDelim(d[j]) {
+			j++
+		}
+		if j == i {
+			return -1
+		}
+		return j
+	}
+}
+
+// decodeString decodes a string literal (with its quotes). Without escapes
+// the result aliases d.
+func decodeString(d []byte) ([]byte, bool) {
+	if len(d) < 2 || d[0] != '"' || d[len(d)-1] != '"' {
+		return nil, false
+	}
+	s := d[1 : len(d)-1]
+	if bytes.IndexByte(s, '\\') < 0 {
+		return s, true
+	}
+	return unescape(s), true
+}
+
+// unescape decodes JSON escapes; bad escapes and lone surrogates become
+// U+FFFD as with encoding/json.
+func unescape(s []byte) []byte {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' {
+			out = append(out, c)
+			continue
+		}
+		i++
+		if i >= len(s) {
+			break
+		}
+		switch s[i] {
+		case '"', '\\', '/':
+			out = append(out, s[i])
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, ok := hex4(s[i+1:])
+			if !ok {
+				out = utf8.AppendRune(out, utf8.RuneError)
+				continue
+			}
+			i += 4
+			if utf16.IsSurrogate(r) {
+				if i+6 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' {
+					if r2, ok := hex4(s[i+3:]); ok {
+						if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+							out = utf8.AppendRune(out, d)
+							i += 6
+							continue
+						}
+					}
+				}
+				r = utf8.RuneError
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			out = utf8.AppendRune(out, utf8.RuneError)
+		}
+	}
+	return out
+}
+
+func hex4(s []byte) (rune, bool) {
+	if len(s) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range s[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+// keyIs reports whether the string literal k decodes to name.
+func keyIs(k []byte, name string) bool {
+	if len(k) < 2 {
+		return false
+	}
+	inner := k[1 : len(k)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner) == name
+	}
+	s, ok := decodeString(k)
+	return ok && string(s) == name
+}
+
+// members calls fn with each member's key literal and value (both trimmed)
+// of the object d, until fn returns false. It reports false for malformed
+// text.
+func members(d []byte, fn func(key, val []byte) bool) bool {
+	if len(d) == 0 || d[0] != '{' {
+		return false
+	}
+	i := skipWS(d, 1)
+	if i < len(d) && d[i] == '}' {
+		return true
+	}
+	for {
+		if i >= len(d) || d[i] != '"' {
+			return false
+		}
+		kend := stringEnd(d, i)
+		if kend < 0 {
+			return false
+		}
+		key := d[i:kend]
+		i = skipWS(d, kend)
+		if i >= len(d) || d[i] != ':' {
+			return false
+		}
+		i = skipWS(d, i+1)
+		vend := valueEnd(d, i)
+		if vend < 0 {
+			return false
+		}
+		if !fn(key, d[i:vend]) {
+			return true
+		}
+		i = skipWS(d, vend)
+		if i >= len(d) {
+			return false
+		}
+		switch d[i] {
+		case ',':
+			i = skipWS(d, i+1)
+		case '}':
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// elements calls fn with each element (trimmed) of the array d, until fn
+// returns false. It reports false for malformed text.
+func elements(d []byte, fn func(val []byte) bool) bool {
+	if len(d) == 0 || d[0] != '[' {
+		return false
+	}
+	i := skipWS(d, 1)
+	if i < len(d) && d[i] == ']' {
+		return true
+	}
+	for {
+		end := valueEnd(d, i)
+		if end < 0 {
+			return false
+		}
+		if !fn(d[i:end]) {
+			return true
+		}
+		i = skipWS(d, end)
+		if i >= len(d) {
+			return false
+		}
+		switch d[i] {
+		case ',':
+			i = skipWS(d, i+1)
+		case ']':
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+type lookupResult uint8
+
+const (
+	found lookupResult = iota
+	notFound
+	badPath
+)
+
+// lookup follows path from v as mango_doc:get_field does: an object member
+// by name (the first of duplicates), an array element by decimal index;
+// anything else, or an index out of range, is a bad path.
+func lookup(v []byte, path []string) ([]byte, lookupResult) {
+	for _, name := range path {
+		if len(v) == 0 {
+			return nil, badPath
+		}
+		switch v[0] {
+		case '{':
+			var sub []byte
+			ok := members(v, func(k, val []byte) bool {
+				if keyIs(k, name) {
+					sub = val
+					return false
+				}
+				return true
+			})
+			if sub == nil {
+				if ok {
+					return nil, notFound
+				}
+				return nil, badPath
+			}
+			v = sub
+		case '[':
+			idx, ok := arrayIndex(name)
+			if !ok {
+				return nil, badPath
+			}
+			var sub []byte
+			n := 0
+			elements(v, func(e []byte) bool {
+				if n == idx {
+					sub = e
+					return false
+				}
+				n++
+				return true
+			})
+			if sub == nil {
+				return nil, badPath
+			}
+			v = sub
+		default:
+			return nil, badPath
+		}
+	}
+	return v, found
+}
+
+// arrayIndex parses a path segment as Erlang's list_to_integer does (an
+// optional sign, then decimal digits) and accepts it when it is a valid
+// non-negative index.
+func arrayIndex(s string) (int, bool) {
+	d := s
+	neg := false
+	if len(d) > 0 && (d[0] == '+' || d[0] == '-') {
+		neg = d[0] == '-'
+		d = d[1:]
+	}
+	if len(d) == 0 {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(d); i++ {
+		c := d[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if n > (1<<31)/10 {
+			return 0, false // beyond any array length
+		}
+		n = n*10 + int(c-'0')
+	}
+	if neg && n != 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// typeName is mango_json:type of a value.
+func typeName(v []byte) string {
+	if len(v) == 0 {
+		return ""
+	}
+	switch v[0] {
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "boolean"
+	case '"':
+		return "string"
+	case '[':
+		return "array"
+	case '{':
+		return "object"
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return "number"
+	}
+	return ""
+}
+
+func isNumber(v []byte) bool { return typeName(v) == "number" }
