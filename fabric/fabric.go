@@ -201,6 +201,9 @@ func (f *Fabric) DBInfo(ctx context.Context, db string) (*DBInfo, error) {
 		seqs[i] = RangeSeq{Node: ring[i].meta.Node, Range: ring[i].meta.Range, Seq: info.UpdateSeq, UUID: info.UUID}
 		purges[i] = seqs[i]
 		purges[i].Seq = info.PurgeSeq
+		if cc, ok := ring[i].Copy.(compacter); ok && cc.Compacting() {
+			out.CompactRunning = true
+		}
 	}
 	out.SizeFile = out.SizeActive
 	out.UpdateSeq = PackSeq(seqs)
@@ -289,4 +292,61 @@ func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) er
 		}
 	}
 	return nil
+}
+
+// compacter is offered by copies that compact (the local shard; a remote
+// copy compacts on its own node).
+type compacter interface {
+	StartCompaction()
+	Compacting() bool
+}
+
+// Compact starts compaction of every reachable copy of db and returns
+// without waiting, as CouchDB's POST /{db}/_compact does.
+func (f *Fabric) Compact(ctx context.Context, db string) error {
+	m, err := f.cl.ShardMap(ctx, db)
+	if err != nil {
+		return err
+	}
+	for _, r := range m.Ranges() {
+		copies, _ := f.allCopies(ctx, m, r)
+		for _, c := range copies {
+			if cc, ok := c.Copy.(compacter); ok {
+				cc.StartCompaction()
+			}
+		}
+	}
+	return nil
+}
+
+// purgeLimiter is offered by copies that store _purged_infos_limit.
+type purgeLimiter interface {
+	PurgedInfosLimit(ctx context.Context) (int, error)
+	SetPurgedInfosLimit(ctx context.Context, limit int) error
+}
+
+// PurgedInfosLimit returns the db's _purged_infos_limit from one copy.
+func (f *Fabric) PurgedInfosLimit(ctx context.Context, db string) (int, error) {
+	m, err := f.cl.ShardMap(ctx, db)
+	if err != nil {
+		return 0, err
+	}
+	ring, err := f.ringCopies(ctx, m)
+	if err != nil {
+		return 0, err
+	}
+	if pl, ok := ring[0].Copy.(purgeLimiter); ok {
+		return pl.PurgedInfosLimit(ctx)
+	}
+	return 1000, nil
+}
+
+// SetPurgedInfosLimit sets _purged_infos_limit on every copy.
+func (f *Fabric) SetPurgedInfosLimit(ctx context.Context, db string, limit int) error {
+	return f.onEveryCopy(ctx, db, func(ctx context.Context, c Copy) error {
+		if pl, ok := c.(purgeLimiter); ok {
+			return pl.SetPurgedInfosLimit(ctx, limit)
+		}
+		return nil
+	})
 }

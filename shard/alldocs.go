@@ -180,3 +180,39 @@ func (sh *Shard) CountBefore(ctx context.Context, key string, descending bool) (
 	})
 	return n, err
 }
+
+// docInfos calls fn with every document's id and tree in the query's range,
+// deleted ones included.
+func (sh *Shard) docInfos(ctx context.Context, q DocsQuery, fn func(id string, tree *couch.RevTree) error) error {
+	prefix := sh.keys.tagPrefix(tagDoc)
+	return sh.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 64, Prefix: prefix})
+		defer it.Close()
+		seek := prefix
+		if q.StartKey != nil {
+			seek = append(append([]byte{}, prefix...), *q.StartKey...)
+		}
+		n := 0
+		for it.Seek(seek); it.Valid(); it.Next() {
+			if q.Limit >= 0 && n >= q.Limit {
+				return nil
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			n++
+			id := string(it.Item().Key()[len(prefix):])
+			err := it.Item().Value(func(v []byte) error {
+				di, err := decodeDocInfo(v)
+				if err != nil {
+					return err
+				}
+				return fn(id, di.tree)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -26,6 +27,9 @@ type Shard struct {
 	stats stats
 	// revsLimit is read by the updater on every batch.
 	revsLimit int
+
+	compacting atomic.Bool
+	bg         sync.WaitGroup // background work (compaction)
 
 	reqs    chan *updateReq
 	stop    chan struct{}
@@ -171,6 +175,7 @@ func openShard(s *Store, name string, handle uint32) (*Shard, error) {
 func (sh *Shard) close() {
 	sh.closeMu.Do(func() {
 		close(sh.stop)
+		sh.bg.Wait()
 		<-sh.done
 	})
 }

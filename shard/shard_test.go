@@ -68,9 +68,21 @@ func TestUpdateAndOpen(t *testing.T) {
 	if path := doc.Tree.Path(r2.Rev); len(path) != 2 || path[1] != r1.Rev {
 		t.Fatalf("path = %v", path)
 	}
-	// The parent's body is gone (leaf bodies only).
+	// The replaced revision stays readable until compaction drops it.
+	if old, err := sh.Open(ctx, "a", couch.OpenOptions{Rev: r1.Rev}); err != nil || string(old.Revisions[0].Body) != `{"v":1}` {
+		t.Fatalf("open old rev before compaction: %v %v", old, err)
+	}
+	if err := sh.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := sh.Open(ctx, "a", couch.OpenOptions{Rev: r1.Rev}); !errors.Is(err, couch.ErrNotFound) {
-		t.Fatalf("open old rev: err = %v, want not found", err)
+		t.Fatalf("open old rev after compaction: err = %v, want not found", err)
+	}
+	if cur, err := sh.Open(ctx, "a", couch.OpenOptions{}); err != nil || cur.Revisions[0].Rev != r2.Rev {
+		t.Fatalf("winner after compaction: %v %v", cur, err)
+	}
+	if info := doc.Tree.RevsInfo(r2.Rev); info[1].Status != "available" {
+		t.Fatalf("revs_info before compaction = %+v", info)
 	}
 	// Same edit on two copies gives the same rev.
 	other := mustCreate(t, sh.store, "shards/00000000-ffffffff/db.2")

@@ -17,6 +17,7 @@ type updateReq struct {
 	docs    []*couch.Doc
 	opts    couch.UpdateOptions
 	purge   map[string][]couch.Rev // set for a purge instead of docs
+	compact []string               // set for compaction of these doc ids
 	results []couch.UpdateResult
 	purged  map[string][]couch.Rev
 	err     error
@@ -140,6 +141,8 @@ func (sh *Shard) apply(batch []*updateReq) {
 	for _, r := range batch {
 		if r.purge != nil {
 			r.purged, err = sh.applyPurge(bt, r.purge, &st)
+		} else if r.compact != nil {
+			err = sh.applyCompact(bt, r.compact, &st)
 		} else {
 			r.results = make([]couch.UpdateResult, len(r.docs))
 			for i, d := range r.docs {
@@ -300,7 +303,6 @@ func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, 
 		di = &docInfo{tree: couch.NewRevTree()}
 	}
 	oldWinner, _ := di.tree.Winner()
-	leavesBefore := di.tree.Leaves()
 
 	var path []couch.Rev
 	var resolved []couch.Attachment
@@ -368,15 +370,8 @@ func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, 
 			return res, err
 		}
 	}
-	// Keep bodies of leaves only, as a compacted CouchDB file does: drop
-	// the bodies of former leaves this write extended and of stemmed revs.
-	for _, l := range leavesBefore {
-		if !di.tree.IsLeaf(l.Rev) {
-			if err := bt.delete(sh.keys.body(d.ID, l.Rev.String())); err != nil {
-				return res, err
-			}
-		}
-	}
+	// Bodies of replaced revisions stay until compaction, as in CouchDB;
+	// those of stemmed revisions go now.
 	for _, r := range di.tree.Stem(limit) {
 		if err := bt.delete(sh.keys.body(d.ID, r.String())); err != nil {
 			return res, err

@@ -29,6 +29,9 @@ type RevTree struct {
 type revNode struct {
 	parent   string // id of the parent at Pos-1; "" when unknown (root or stemmed)
 	deleted  bool
+	// nobody marks a revision whose body is not stored: an ancestor only
+	// known from a replicated path, or one removed by compaction.
+	nobody   bool
 	children int32 // nodes in the tree that name this one as parent
 	mark     int32 // scratch for Stem
 }
@@ -181,8 +184,8 @@ func (t *RevTree) Path(r Rev) []Rev {
 }
 
 // RevsInfo returns `_revs_info` for r: its Path with each revision "deleted"
-// if it is a deletion, else "available" if it is a leaf (the only bodies
-// Divan keeps), else "missing". It returns nil if r is not in the tree.
+// if it is a deletion, else "available" if its body is stored, else
+// "missing". It returns nil if r is not in the tree.
 func (t *RevTree) RevsInfo(r Rev) []RevInfo {
 	path := t.Path(r)
 	if path == nil {
@@ -195,7 +198,7 @@ func (t *RevTree) RevsInfo(r Rev) []RevInfo {
 		switch {
 		case n.deleted:
 			status = "deleted"
-		case n.children == 0:
+		case !n.nobody:
 			status = "available"
 		}
 		out[i] = RevInfo{Rev: pr, Status: status}
@@ -241,7 +244,8 @@ func (t *RevTree) LeavesFrom(r Rev) []Leaf {
 // at the first entry that breaks that or has an empty id or negative Pos.
 // Missing nodes are inserted and each node is linked to the next one in the
 // path as its parent (an existing node whose parent was unknown gets it). A
-// new path[0] is marked deleted as given; new intermediate nodes are live;
+// new path[0] is marked deleted as given; new intermediate nodes are live
+// and marked as having no stored body;
 // existing nodes keep their flags. Stemmed paths that overlap the tree join
 // it; disjoint ones start a new root. Merge reports whether path[0] is new.
 func (t *RevTree) Merge(path []Rev, deleted bool) (added bool) {
@@ -267,7 +271,7 @@ func (t *RevTree) Merge(path []Rev, deleted bool) (added bool) {
 			if i == 0 {
 				added = true
 			}
-			t.insert(r, &revNode{parent: parent, deleted: i == 0 && deleted})
+			t.insert(r, &revNode{parent: parent, deleted: i == 0 && deleted, nobody: i > 0})
 			continue
 		}
 		if node.parent == "" && parent != "" {
@@ -442,7 +446,8 @@ const (
 	flagHexID       = 1 << 1
 	flagParentIndex = 1 << 2
 	flagHexParent   = 1 << 3
-	flagsKnown      = flagDeleted | flagHexID | flagParentIndex | flagHexParent
+	flagNoBody      = 1 << 4
+	flagsKnown      = flagDeleted | flagHexID | flagParentIndex | flagHexParent | flagNoBody
 )
 
 var errBadRevTree = errors.New("couch: malformed rev tree encoding")
@@ -473,6 +478,9 @@ func (t *RevTree) AppendBinary(dst []byte) []byte {
 		var flags byte
 		if e.n.deleted {
 			flags |= flagDeleted
+		}
+		if e.n.nobody {
+			flags |= flagNoBody
 		}
 		hexID := isLowerHex32(e.rev.ID)
 		if hexID {
@@ -663,6 +671,7 @@ func (t *RevTree) UnmarshalBinary(data []byte) error {
 			return errBadRevTree
 		}
 		e.node.deleted = flags&flagDeleted != 0
+		e.node.nobody = flags&flagNoBody != 0
 		switch {
 		case flags&flagParentIndex != 0:
 			pi := d.uvarint()
@@ -690,4 +699,25 @@ func (t *RevTree) UnmarshalBinary(data []byte) error {
 	}
 	*t = RevTree{nodes: nodes, orphans: orphans}
 	return nil
+}
+
+// HasBody reports whether r is in the tree with its body stored.
+func (t *RevTree) HasBody(r Rev) bool {
+	n := t.nodes[r]
+	return n != nil && !n.nobody
+}
+
+// Compact marks every non-leaf revision as having no stored body and
+// returns those that had one, so storage can drop their bodies
+// (database compaction).
+func (t *RevTree) Compact() []Rev {
+	var out []Rev
+	for r, n := range t.nodes {
+		if n.children > 0 && !n.nobody {
+			n.nobody = true
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, revCmp)
+	return out
 }

@@ -393,7 +393,7 @@ func TestRevTreePathRevsInfo(t *testing.T) {
 		path string
 		info string
 	}{
-		{"5-e", "5-e 4-d 3-c 2-b 1-a", "5-e:available 4-d:missing 3-c:missing 2-b:deleted 1-a:missing"},
+		{"5-e", "5-e 4-d 3-c 2-b 1-a", "5-e:available 4-d:available 3-c:missing 2-b:deleted 1-a:missing"},
 		{"3-x", "3-x 2-b 1-a", "3-x:deleted 2-b:deleted 1-a:missing"},
 		{"1-a", "1-a", "1-a:missing"},
 		{"9-z", "9-z 8-y", "9-z:available 8-y:missing"},
@@ -502,7 +502,7 @@ func TestRevTreeEncoding(t *testing.T) {
 		"version":          {2, 0},
 		"huge count":       {1, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 0, 1, 'a', 0},
 		"empty id":         {1, 1, 1, 0, 0, 0},
-		"unknown flag":     {1, 1, 1, 0x10, 1, 'a', 0},
+		"unknown flag":     {1, 1, 1, 0x20, 1, 'a', 0},
 		"both parent kind": {1, 1, 1, flagParentIndex | flagHexParent, 1, 'a', 0},
 		"unsorted": {1, 2,
 			1, 0, 1, 'b', 0,
@@ -527,9 +527,10 @@ func TestRevTreeEncoding(t *testing.T) {
 			t.Fatalf("%s: accepted, tree %q", name, dump(&tr))
 		}
 	}
-	// Hand-checked encoding of 2-b<1-a.
+	// Hand-checked encoding of 2-b<1-a (1-a known only from the path, so
+	// without a stored body).
 	tr := build(t, live(rp("2-b", "a")))
-	want := []byte{1, 2, 1, 0, 1, 'a', 0, 2, flagParentIndex, 1, 'b', 0}
+	want := []byte{1, 2, 1, flagNoBody, 1, 'a', 0, 2, flagParentIndex, 1, 'b', 0}
 	if b, _ := tr.MarshalBinary(); !bytes.Equal(b, want) {
 		t.Fatalf("encoding %v, want %v", b, want)
 	}
@@ -619,5 +620,30 @@ func BenchmarkRevTreeUpdate(b *testing.B) {
 		t.Stem(1000)
 		t.Winner()
 		buf = t.AppendBinary(buf[:0])
+	}
+}
+
+func TestRevTreeCompactDropsInteriorBodies(t *testing.T) {
+	tr := NewRevTree()
+	tr.Merge([]Rev{{1, "a"}}, false)
+	tr.Merge([]Rev{{2, "b"}, {1, "a"}}, false)
+	tr.Merge([]Rev{{3, "c"}, {2, "b"}}, false)
+	if !tr.HasBody(Rev{1, "a"}) || !tr.HasBody(Rev{2, "b"}) {
+		t.Fatal("interior revisions written with bodies lost them before compaction")
+	}
+	got := tr.Compact()
+	if revStrings(got) != "1-a 2-b" {
+		t.Fatalf("Compact = %q", revStrings(got))
+	}
+	if tr.HasBody(Rev{2, "b"}) || !tr.HasBody(Rev{3, "c"}) {
+		t.Fatal("after Compact: interior bodies must be gone, the leaf's kept")
+	}
+	var back RevTree
+	b, _ := tr.MarshalBinary()
+	if err := back.UnmarshalBinary(b); err != nil || back.HasBody(Rev{1, "a"}) {
+		t.Fatalf("no-body flag did not survive encoding: %v", err)
+	}
+	if len(tr.Compact()) != 0 {
+		t.Fatal("second Compact found bodies to drop")
 	}
 }
