@@ -57,8 +57,9 @@ fmt:
 lint: vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 
-verify: lint
+verify: lint verify-proto
 	$(GO) mod tidy -diff
+	cd internal/tools && $(GO) mod tidy -diff
 
 # Protobuf: buf and the Go plugins are pinned in internal/tools/go.mod and run
 # with `go tool`, so generation needs only the Go module proxy.
@@ -72,7 +73,9 @@ proto: ## lint proto/ and regenerate the committed *.pb.go
 verify-proto: ## regenerate into a temp dir; fail if the committed code differs
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(BUF) generate --template proto/buf.gen.yaml -o "$$tmp" || exit 1; \
-	diff -r -x '*.proto' -x '*.yaml' proto "$$tmp/proto" || { echo "proto: generated code is stale, run make proto" >&2; exit 1; }
+	want=$$(cd "$$tmp" && find proto -name '*.pb.go' | sort); have=$$(find proto -name '*.pb.go' | sort); \
+	[ "$$want" = "$$have" ] || { echo "proto: generated files differ, run make proto" >&2; exit 1; }; \
+	for f in $$want; do cmp -s "$$f" "$$tmp/$$f" || { echo "proto: $$f is stale, run make proto" >&2; exit 1; }; done
 
 clean:
 	rm -rf $(BIN)

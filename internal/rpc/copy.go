@@ -1,0 +1,327 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"google.golang.org/grpc"
+
+	"github.com/divandb/divan/fabric"
+	"github.com/divandb/divan/internal/couch"
+	pb "github.com/divandb/divan/proto/internalv1"
+	"github.com/divandb/divan/shard"
+)
+
+// RemoteCopy is a shard copy on another node, reached through a Client. It
+// behaves as the *shard.Shard it stands for: same results, same errors
+// (*couch.Error, shard.ErrNoShard, ...), plus couch's nodedown when the node
+// cannot be reached. It is safe for concurrent use and cheap to create.
+type RemoteCopy struct {
+	c    *Client
+	node string
+	name string
+	uuid string
+	// base is the copy's seqs when the handle was made: the baseline a new
+	// watch compares against.
+	base seqs
+}
+
+var (
+	_ fabric.Copy = (*RemoteCopy)(nil)
+	_ interface {
+		Changes(ctx context.Context, since uint64, fn func(shard.Change) error) error
+		ChangesDescending(ctx context.Context, since uint64, fn func(shard.Change) error) error
+		CountChanges(ctx context.Context, since uint64) (int64, error)
+		ReadWinner(ctx context.Context, c shard.Change) (*couch.Revision, error)
+		Changed() <-chan struct{}
+	} = (*RemoteCopy)(nil)
+)
+
+// Node returns the node holding the copy.
+func (r *RemoteCopy) Node() string { return r.node }
+
+// Name returns the copy's shard name.
+func (r *RemoteCopy) Name() string { return r.name }
+
+// UUID returns the copy's uuid.
+func (r *RemoteCopy) UUID() string { return r.uuid }
+
+func (r *RemoteCopy) header(ctx context.Context) *pb.RequestHeader { return header(ctx, r.name) }
+
+// maxUpdateBytes bounds the documents one Update call carries; bigger writes
+// are split into several calls, applied in order.
+const maxUpdateBytes = MaxMessageSize / 2
+
+func docSize(d *couch.Doc) int {
+	n := 256 + len(d.ID) + len(d.Body)
+	if d.Atts == nil {
+		n += len(d.Attachments)
+	}
+	for i := range d.Atts {
+		n += 128 + len(d.Atts[i].Data)
+	}
+	return n
+}
+
+// Update implements fabric.Copy.
+func (r *RemoteCopy) Update(ctx context.Context, docs []*couch.Doc, opts couch.UpdateOptions) ([]couch.UpdateResult, error) {
+	out := make([]couch.UpdateResult, 0, len(docs))
+	for len(docs) > 0 {
+		n, size := 0, 0
+		for n < len(docs) && (n == 0 || size+docSize(docs[n]) <= maxUpdateBytes) {
+			size += docSize(docs[n])
+			n++
+		}
+		req := &pb.UpdateRequest{Header: r.header(ctx), Docs: make([]*pb.Doc, n), NewEdits: opts.NewEdits}
+		for i, d := range docs[:n] {
+			req.Docs[i] = docToProto(d)
+		}
+		resp, err := invoke(ctx, r.c, r.node, "Update", pb.ShardServiceClient.Update, req)
+		if err != nil {
+			return nil, err
+		}
+		for _, res := range resp.GetResults() {
+			out = append(out, couch.UpdateResult{
+				ID: res.GetId(), Rev: revFromProto(res.GetRev()), Err: errorFromProto(res.GetError()),
+			})
+		}
+		docs = docs[n:]
+	}
+	return out, nil
+}
+
+// Open implements fabric.Copy.
+func (r *RemoteCopy) Open(ctx context.Context, id string, opts couch.OpenOptions) (*couch.Document, error) {
+	resp, err := invoke(ctx, r.c, r.node, "Open", pb.ShardServiceClient.Open, &pb.OpenRequest{
+		Header:    r.header(ctx),
+		Id:        id,
+		Rev:       revToProto(opts.Rev),
+		OpenRevs:  revsToProto(opts.OpenRevs),
+		AllLeaves: opts.AllLeaves,
+		Latest:    opts.Latest,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return documentFromProto(resp.GetDocument())
+}
+
+// recvAll reads a server stream to its end, calling fn for each message.
+// An error from fn stops the stream (cancelling the call, so the server
+// stops reading) and is returned as it is.
+func recvAll[Resp any](ctx context.Context, r *RemoteCopy, method string,
+	open func(context.Context) (grpc.ServerStreamingClient[Resp], error), fn func(*Resp) error,
+) error {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := open(sctx)
+	if err != nil {
+		return r.c.wrapErr(ctx, r.node, method, err)
+	}
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return r.c.wrapErr(ctx, r.node, method, err)
+		}
+		if err := fn(msg); err != nil {
+			return err
+		}
+	}
+}
+
+// Docs implements fabric.Copy.
+func (r *RemoteCopy) Docs(ctx context.Context, q shard.DocsQuery, fn func(shard.DocRow) error) error {
+	svc, err := r.c.service(r.node)
+	if err != nil {
+		return err
+	}
+	req := &pb.DocsRequest{
+		Header:       r.header(ctx),
+		StartKey:     q.StartKey,
+		EndKey:       q.EndKey,
+		InclusiveEnd: q.InclusiveEnd,
+		Descending:   q.Descending,
+		Limit:        int64(q.Limit),
+		IncludeDocs:  q.IncludeDocs,
+	}
+	return recvAll(ctx, r, "Docs", func(ctx context.Context) (grpc.ServerStreamingClient[pb.DocsResponse], error) {
+		return svc.Docs(ctx, req)
+	}, func(msg *pb.DocsResponse) error {
+		for _, row := range msg.GetRows() {
+			if err := fn(docRowFromProto(row)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Lookup implements fabric.Copy.
+func (r *RemoteCopy) Lookup(ctx context.Context, ids []string, includeDocs bool) ([]shard.DocRow, []bool, error) {
+	resp, err := invoke(ctx, r.c, r.node, "Lookup", pb.ShardServiceClient.Lookup,
+		&pb.LookupRequest{Header: r.header(ctx), Ids: ids, IncludeDocs: includeDocs})
+	if err != nil {
+		return nil, nil, err
+	}
+	rows := make([]shard.DocRow, len(resp.GetRows()))
+	found := make([]bool, len(resp.GetRows()))
+	for i, row := range resp.GetRows() {
+		found[i] = row.GetFound()
+		rows[i] = docRowFromProto(row.GetRow())
+	}
+	return rows, found, nil
+}
+
+// CountBefore implements fabric.Copy.
+func (r *RemoteCopy) CountBefore(ctx context.Context, key string, descending bool) (int64, error) {
+	resp, err := invoke(ctx, r.c, r.node, "CountBefore", pb.ShardServiceClient.CountBefore,
+		&pb.CountBeforeRequest{Header: r.header(ctx), Key: key, Descending: descending})
+	return resp.GetCount(), err
+}
+
+// Info implements fabric.Copy.
+func (r *RemoteCopy) Info(ctx context.Context) (shard.Info, error) {
+	resp, err := invoke(ctx, r.c, r.node, "Info", pb.ShardServiceClient.Info, &pb.InfoRequest{Header: r.header(ctx)})
+	if err != nil {
+		return shard.Info{}, err
+	}
+	return infoFromProto(resp), nil
+}
+
+// Security implements fabric.Copy.
+func (r *RemoteCopy) Security(ctx context.Context) ([]byte, error) {
+	resp, err := invoke(ctx, r.c, r.node, "Security", pb.ShardServiceClient.Security,
+		&pb.SecurityRequest{Header: r.header(ctx)})
+	return resp.GetSecurity(), err
+}
+
+// SetSecurity implements fabric.Copy.
+func (r *RemoteCopy) SetSecurity(ctx context.Context, sec []byte) error {
+	_, err := invoke(ctx, r.c, r.node, "SetSecurity", pb.ShardServiceClient.SetSecurity,
+		&pb.SetSecurityRequest{Header: r.header(ctx), Security: sec})
+	return err
+}
+
+// RevsLimit implements fabric.Copy.
+func (r *RemoteCopy) RevsLimit(ctx context.Context) (int, error) {
+	resp, err := invoke(ctx, r.c, r.node, "RevsLimit", pb.ShardServiceClient.RevsLimit,
+		&pb.RevsLimitRequest{Header: r.header(ctx)})
+	return int(resp.GetLimit()), err
+}
+
+// SetRevsLimit implements fabric.Copy.
+func (r *RemoteCopy) SetRevsLimit(ctx context.Context, limit int) error {
+	_, err := invoke(ctx, r.c, r.node, "SetRevsLimit", pb.ShardServiceClient.SetRevsLimit,
+		&pb.SetRevsLimitRequest{Header: r.header(ctx), Limit: int64(limit)})
+	return err
+}
+
+// Purge implements fabric.Copy.
+func (r *RemoteCopy) Purge(ctx context.Context, revs map[string][]couch.Rev) (map[string][]couch.Rev, error) {
+	resp, err := invoke(ctx, r.c, r.node, "Purge", pb.ShardServiceClient.Purge,
+		&pb.PurgeRequest{Header: r.header(ctx), Docs: docRevsToProto(revs)})
+	if err != nil {
+		return nil, err
+	}
+	return docRevsFromProto(resp.GetPurged()), nil
+}
+
+// AttachmentData implements fabric.Copy.
+func (r *RemoteCopy) AttachmentData(ctx context.Context, digest string) ([]byte, error) {
+	svc, err := r.c.service(r.node)
+	if err != nil {
+		return nil, err
+	}
+	var out []byte
+	err = recvAll(ctx, r, "AttachmentData", func(ctx context.Context) (grpc.ServerStreamingClient[pb.AttachmentDataResponse], error) {
+		return svc.AttachmentData(ctx, &pb.AttachmentDataRequest{Header: r.header(ctx), Digest: digest})
+	}, func(msg *pb.AttachmentDataResponse) error {
+		if out == nil {
+			out = msg.GetChunk()
+		} else {
+			out = append(out, msg.GetChunk()...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RevsDiff implements fabric.Copy.
+func (r *RemoteCopy) RevsDiff(ctx context.Context, revs map[string][]couch.Rev) (map[string]shard.RevsDiff, error) {
+	resp, err := invoke(ctx, r.c, r.node, "RevsDiff", pb.ShardServiceClient.RevsDiff,
+		&pb.RevsDiffRequest{Header: r.header(ctx), Docs: docRevsToProto(revs)})
+	if err != nil {
+		return nil, err
+	}
+	return revsDiffFromProto(resp.GetDocs()), nil
+}
+
+// Changes calls fn for each document changed after since, in seq order, as
+// (*shard.Shard).Changes does.
+func (r *RemoteCopy) Changes(ctx context.Context, since uint64, fn func(shard.Change) error) error {
+	return r.changes(ctx, since, false, fn)
+}
+
+// ChangesDescending calls fn for each document changed after since, newest
+// first, as (*shard.Shard).ChangesDescending does.
+func (r *RemoteCopy) ChangesDescending(ctx context.Context, since uint64, fn func(shard.Change) error) error {
+	return r.changes(ctx, since, true, fn)
+}
+
+func (r *RemoteCopy) changes(ctx context.Context, since uint64, descending bool, fn func(shard.Change) error) error {
+	svc, err := r.c.service(r.node)
+	if err != nil {
+		return err
+	}
+	req := &pb.ChangesRequest{Header: r.header(ctx), Since: since, Descending: descending}
+	return recvAll(ctx, r, "Changes", func(ctx context.Context) (grpc.ServerStreamingClient[pb.ChangesResponse], error) {
+		return svc.Changes(ctx, req)
+	}, func(msg *pb.ChangesResponse) error {
+		for _, pc := range msg.GetChanges() {
+			c, err := changeFromProto(pc)
+			if err != nil {
+				return err
+			}
+			if err := fn(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// CountChanges counts the documents changed after since.
+func (r *RemoteCopy) CountChanges(ctx context.Context, since uint64) (int64, error) {
+	resp, err := invoke(ctx, r.c, r.node, "CountChanges", pb.ShardServiceClient.CountChanges,
+		&pb.CountChangesRequest{Header: r.header(ctx), Since: since})
+	return resp.GetCount(), err
+}
+
+// ReadWinner reads the winning revision's body of a change.
+func (r *RemoteCopy) ReadWinner(ctx context.Context, c shard.Change) (*couch.Revision, error) {
+	if len(c.Leaves) == 0 {
+		return nil, couch.ErrNotFound
+	}
+	resp, err := invoke(ctx, r.c, r.node, "ReadWinner", pb.ShardServiceClient.ReadWinner,
+		&pb.ReadWinnerRequest{Header: r.header(ctx), Id: c.ID, Winner: revToProto(c.Leaves[0].Rev)})
+	if err != nil {
+		return nil, err
+	}
+	return revisionFromProto(resp.GetRevision()), nil
+}
+
+// Changed returns a channel closed after the copy's next committed write, as
+// (*shard.Shard).Changed does. It is backed by one watch stream per copy,
+// shared by all handles on it. The channel may also close without a write
+// (the watch was re-established and cannot rule one out, or the Client
+// closed): readers re-read and wait again, as they must anyway.
+func (r *RemoteCopy) Changed() <-chan struct{} {
+	return r.c.watcher(r.node, r.name).changed(r.base)
+}
