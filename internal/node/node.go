@@ -1,0 +1,287 @@
+// Package node assembles a whole Divan node from its Config: storage
+// (shard), the cluster view (cluster), the coordinator (fabric) and the HTTP
+// API (httpapi). cmd/divan and the test harnesses both build nodes through
+// it, so tests never re-wire the system by hand.
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/divandb/divan/cluster"
+	"github.com/divandb/divan/fabric"
+	"github.com/divandb/divan/httpapi"
+	"github.com/divandb/divan/internal/auth"
+	"github.com/divandb/divan/internal/rpc"
+	"github.com/divandb/divan/shard"
+	"google.golang.org/grpc"
+)
+
+// Version is Divan's own version, reported under "vendor" in GET /.
+const Version = "0.1.0"
+
+// CouchDBVersion is the CouchDB API version Divan answers as.
+const CouchDBVersion = "3.5.2"
+
+// Config is everything a node needs. cmd/divan fills it from its ini file,
+// environment and flags.
+type Config struct {
+	DataDir     string
+	BindAddress string
+	Port        int
+	// GossipPort and RPCPort are the membership (memberlist) and internal
+	// gRPC ports; zero derives them from Port (Port+2000, Port+3000) so
+	// nodes on one host differ by Port alone, and Port 0 makes them 0 too.
+	GossipPort int
+	RPCPort    int
+	// AdvertiseAddress is the address other nodes reach this one at; empty
+	// uses BindAddress (or 127.0.0.1 when that is a wildcard).
+	AdvertiseAddress string
+	// Seeds are gossip addresses ("host:port") of nodes to join at start.
+	Seeds []string
+	// Zone is this node's placement zone.
+	Zone string
+	// NodeName is "name@host"; empty takes the name stored in the data
+	// directory, or "divan@127.0.0.1" on first start.
+	NodeName string
+	// Admins maps admin names to PBKDF2 hashes ([admins]).
+	Admins map[string]string
+
+	Q, N            int   // [cluster] q, n
+	MaxDocumentSize int64 // [couchdb] max_document_size
+	MaxRequestSize  int64 // [chttpd] max_http_request_size
+	MaxDBsInfo      int   // [chttpd] max_db_number_for_dbs_info_req
+	UUIDAlgorithm   string
+	UUIDMaxCount    int
+	UTCIDSuffix     string
+	// ShutdownTimeout bounds how long in-flight requests may take to finish.
+	ShutdownTimeout time.Duration
+
+	// Listener, when set, is used instead of listening on BindAddress:Port
+	// (tests pass a listener on 127.0.0.1:0).
+	Listener net.Listener
+	// RPCListener likewise replaces listening on RPCPort.
+	RPCListener net.Listener
+	Logger      *slog.Logger
+}
+
+// Node is a running Divan node.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	store  *shard.Store
+	api    *httpapi.API
+	srv    *http.Server
+	ln     net.Listener
+	name   string
+	uuid   string
+	admins *auth.Admins
+
+	cluster   *cluster.Cluster
+	members   *cluster.Membership
+	grpc      *grpc.Server
+	rpcLn     net.Listener
+	rpcServer *rpc.Server
+	rpcClient *rpc.Client
+	syncer    *cluster.Syncer
+	stopBg    context.CancelFunc
+	bgDone    chan struct{}
+	onCommit  atomic.Pointer[func(string)]
+}
+
+// identity is persisted in the data directory so a node keeps its name and
+// server uuid across restarts.
+type identity struct {
+	Name string `json:"name"`
+	UUID string `json:"uuid"`
+}
+
+func loadIdentity(dir, wantName string) (identity, error) {
+	path := filepath.Join(dir, "node.json")
+	var id identity
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &id); err != nil {
+			return id, fmt.Errorf("read %s: %w", path, err)
+		}
+		if wantName != "" && wantName != id.Name {
+			return id, fmt.Errorf("data directory %s belongs to node %q, not %q", dir, id.Name, wantName)
+		}
+		return id, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return id, err
+	}
+	id.Name = wantName
+	if id.Name == "" {
+		id.Name = "divan@127.0.0.1"
+	}
+	var u [16]byte
+	if _, err := rand.Read(u[:]); err != nil {
+		return id, err
+	}
+	id.UUID = hex.EncodeToString(u[:])
+	b, _ = json.MarshalIndent(id, "", "  ")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return id, err
+	}
+	return id, os.Rename(tmp, path)
+}
+
+// Start opens storage, builds every layer and starts serving HTTP. On error
+// everything already opened is closed again.
+func Start(ctx context.Context, cfg Config) (n *Node, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	id, err := loadIdentity(cfg.DataDir, cfg.NodeName)
+	if err != nil {
+		return nil, err
+	}
+	admins, err := auth.NewAdmins(cfg.Admins)
+	if err != nil {
+		return nil, err
+	}
+	if admins.Len() == 0 {
+		return nil, errors.New("no admin account configured: set DIVAN_ADMIN_USER and DIVAN_ADMIN_PASSWORD (CouchDB 3 refuses to start without an admin)")
+	}
+	n = &Node{cfg: cfg, log: cfg.Logger, name: id.Name, uuid: id.UUID, admins: admins}
+	defer func() {
+		if err != nil {
+			n.closeStorage()
+		}
+	}()
+
+	n.store, err = shard.Open(ctx, shard.Options{
+		Dir:    filepath.Join(cfg.DataDir, "db"),
+		Logger: cfg.Logger.With("component", "shard"),
+		OnCommit: func(name string) {
+			if f := n.onCommit.Load(); f != nil {
+				(*f)(name)
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	cl, err := cluster.New(ctx, cluster.Config{NodeName: id.Name, Zone: cfg.Zone, Logger: cfg.Logger}, n.store)
+	if err != nil {
+		return nil, err
+	}
+	n.cluster = cl
+	if err := n.startCluster(ctx); err != nil {
+		return nil, err
+	}
+	fab := fabric.New(fabric.Config{DefaultQ: cfg.Q, DefaultN: cfg.N, Logger: cfg.Logger},
+		cl, rpc.NewRouter(id.Name, n.store, n.rpcClient))
+
+	hcfg := httpapi.DefaultConfig()
+	hcfg.NodeName = id.Name
+	hcfg.ServerUUID = id.UUID
+	hcfg.Version = CouchDBVersion
+	hcfg.DivanVersion = Version
+	if cfg.MaxDocumentSize > 0 {
+		hcfg.MaxDocumentSize = cfg.MaxDocumentSize
+	}
+	if cfg.MaxRequestSize > 0 {
+		hcfg.MaxRequestSize = cfg.MaxRequestSize
+	}
+	if cfg.MaxDBsInfo > 0 {
+		hcfg.MaxDBsInfo = cfg.MaxDBsInfo
+	}
+	if cfg.UUIDAlgorithm != "" {
+		hcfg.UUIDAlgorithm = cfg.UUIDAlgorithm
+	}
+	if cfg.UUIDMaxCount > 0 {
+		hcfg.UUIDMaxCount = cfg.UUIDMaxCount
+	}
+	hcfg.UTCIDSuffix = cfg.UTCIDSuffix
+	hcfg.Authenticate = func(user, pass string) (bool, bool) {
+		ok := admins.Verify(user, pass)
+		return ok, ok
+	}
+	hcfg.Logger = cfg.Logger.With("component", "httpapi")
+	n.api, err = httpapi.New(hcfg, fab)
+	if err != nil {
+		return nil, err
+	}
+
+	n.ln = cfg.Listener
+	if n.ln == nil {
+		addr := net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.Port))
+		n.ln, err = net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		}
+	}
+	n.srv = &http.Server{
+		Handler:           n.api,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		if err := n.srv.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("http server stopped", "err", err)
+		}
+	}()
+	n.log.Info("http listening", "addr", n.ln.Addr().String(), "node", id.Name)
+	return n, nil
+}
+
+// Addr returns the HTTP listener's address.
+func (n *Node) Addr() net.Addr { return n.ln.Addr() }
+
+// Name returns the node's name.
+func (n *Node) Name() string { return n.name }
+
+// Stop shuts the node down gracefully: new requests get 503, in-flight ones
+// finish (bounded by ShutdownTimeout), then storage closes.
+func (n *Node) Stop(ctx context.Context) error {
+	n.api.Drain()
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if err := n.srv.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		_ = n.srv.Close()
+	}
+	errs = append(errs, n.stopCluster(ctx))
+	if err := n.closeStorage(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (n *Node) closeStorage() error {
+	if n.bgDone != nil { // a failed start: stop what startCluster began
+		_ = n.stopCluster(context.Background())
+	}
+	if n.store == nil {
+		return nil
+	}
+	err := n.store.Close()
+	if err != nil {
+		return fmt.Errorf("close storage: %w", err)
+	}
+	return nil
+}
