@@ -87,7 +87,11 @@ func (f *Fabric) CreateDB(ctx context.Context, name string, opts CreateDBOptions
 			}
 		}
 	}
-	return f.cl.CreateDB(ctx, m)
+	if err := f.cl.CreateDB(ctx, m); err != nil {
+		return err
+	}
+	f.broadcastShardMap(ctx, name)
+	return nil
 }
 
 // DeleteDB deletes a database's shard map, then its copies.
@@ -99,6 +103,7 @@ func (f *Fabric) DeleteDB(ctx context.Context, name string) error {
 	if err := f.cl.DeleteDB(ctx, name); err != nil {
 		return err
 	}
+	f.broadcastShardMap(ctx, name)
 	for _, r := range m.Ranges() {
 		for _, c := range m.Copies(r) {
 			if err := f.copies.Delete(ctx, c.Node, c.Name); err != nil && !errors.Is(err, shard.ErrNoShard) {
