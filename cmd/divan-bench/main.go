@@ -1,0 +1,309 @@
+// Command divan-bench is an HTTP load generator for Divan. It speaks only
+// CouchDB's HTTP API, so the same figures can be taken from Apache CouchDB.
+//
+// It measures, at each concurrency given with -c (default 1 and 32), for
+// -duration each (default 5s):
+//
+//	put      PUT /db/{id} of new ~1 KB documents             (docs/s)
+//	bulk     POST /db/_bulk_docs, -bulk-batch docs a request (docs/s)
+//	get      GET /db/{id} of random ids from the data set    (docs/s)
+//	alldocs  GET /db/_all_docs?include_docs=true, paged with
+//	         limit=-alldocs-limit and startkey              (rows/s)
+//
+// with p50/p99 request latency, and the node's peak RSS (VmHWM) when its pid
+// is known. The get/alldocs data set (-docs documents) is written with
+// _bulk_docs first. Non-2xx responses count as errors; the first one of each
+// run is printed. The exit status is 1 when any request failed.
+//
+// Against a running node (databases it creates are deleted afterwards):
+//
+//	divan-bench -url http://admin:secret@127.0.0.1:5984 [-pid N]
+//
+// Starting a node itself, on a free loopback port with a temporary data
+// directory, which it stops with SIGTERM at the end:
+//
+//	divan-bench -divan bin/divan -duration 5s -json bench.json
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/url"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options are the command-line flags.
+type options struct {
+	url          string
+	pid          int
+	divan        string
+	divanArgs    string
+	duration     time.Duration
+	conc         []int
+	workloads    []string
+	docs         int
+	docSize      int
+	bulkBatch    int
+	allDocsLimit int
+	loadConc     int
+	timeout      time.Duration
+	jsonPath     string
+	keep         bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("divan-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.url, "url", "", "base URL of a running node, with credentials: http://user:pass@127.0.0.1:5984")
+	fs.IntVar(&o.pid, "pid", 0, "with -url: the node's process id, to report its peak RSS")
+	fs.StringVar(&o.divan, "divan", "", "path of a divan binary to start on a free loopback port (instead of -url)")
+	fs.StringVar(&o.divanArgs, "divan-args", "", "extra space-separated flags for the node started by -divan")
+	fs.DurationVar(&o.duration, "duration", 5*time.Second, "how long each workload runs at each concurrency")
+	conc := fs.String("c", "1,32", "comma-separated concurrency levels")
+	workloads := fs.String("workloads", strings.Join(workloadOrder(), ","), "comma-separated workloads to run")
+	fs.IntVar(&o.docs, "docs", 100_000, "documents in the data set read by get and alldocs")
+	fs.IntVar(&o.docSize, "doc-size", 1024, "approximate size of each document's JSON, bytes")
+	fs.IntVar(&o.bulkBatch, "bulk-batch", 1000, "documents per _bulk_docs request")
+	fs.IntVar(&o.allDocsLimit, "alldocs-limit", 1000, "rows per _all_docs page")
+	fs.IntVar(&o.loadConc, "load-c", 4, "concurrent _bulk_docs requests while loading the data set")
+	fs.DurationVar(&o.timeout, "timeout", time.Minute, "per-request timeout")
+	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
+	fs.BoolVar(&o.keep, "keep", false, "keep the benchmark databases (and, with -divan, the node's data dir and log)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	var err error
+	if o.conc, err = parseConcurrency(*conc); err != nil {
+		return o, err
+	}
+	if o.workloads, err = parseWorkloads(*workloads); err != nil {
+		return o, err
+	}
+	switch {
+	case (o.url == "") == (o.divan == ""):
+		return o, errors.New("give exactly one of -url and -divan")
+	case o.divan != "" && o.pid != 0:
+		return o, errors.New("-pid is only for -url; -divan knows its node's pid")
+	case o.duration <= 0:
+		return o, errors.New("-duration must be positive")
+	case o.docs < 1 || o.bulkBatch < 1 || o.allDocsLimit < 1 || o.loadConc < 1:
+		return o, errors.New("-docs, -bulk-batch, -alldocs-limit and -load-c must be at least 1")
+	case o.docSize < 100 || o.docSize > 512<<10:
+		return o, errors.New("-doc-size must be between 100 and 524288")
+	}
+	return o, nil
+}
+
+func parseConcurrency(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 10_000 {
+			return nil, fmt.Errorf("-c: %q is not a concurrency between 1 and 10000", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// parseWorkloads validates the selection and returns it in running order.
+func parseWorkloads(s string) ([]string, error) {
+	var want []string
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		if !slices.Contains(workloadOrder(), f) {
+			return nil, fmt.Errorf("-workloads: unknown workload %q (have %s)", f, strings.Join(workloadOrder(), ","))
+		}
+		want = append(want, f)
+	}
+	var out []string
+	for _, w := range workloadOrder() {
+		if slices.Contains(want, w) {
+			out = append(out, w)
+		}
+	}
+	return out, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	opts, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "divan-bench:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	rep, err := benchmark(ctx, log, opts)
+	if rep != nil {
+		if werr := rep.writeTable(stdout); werr != nil {
+			log.Error("write table", "err", werr)
+		}
+		if opts.jsonPath != "" {
+			if werr := rep.writeJSON(opts.jsonPath); werr != nil {
+				log.Error("write JSON", "err", werr)
+				return 1
+			}
+		}
+	}
+	if err != nil {
+		log.Error("benchmark failed", "err", err)
+		return 1
+	}
+	for _, r := range rep.Results {
+		if r.Errors > 0 {
+			return 1
+		}
+	}
+	return 0
+}
+
+// benchmark sets up the target (starting a node for -divan), runs the
+// selected workloads and returns what it measured, including a partial
+// report when it fails part way.
+func benchmark(ctx context.Context, log *slog.Logger, o options) (rep *report, err error) {
+	target, pid := o.url, o.pid
+	var n *node
+	if o.divan != "" {
+		n, err = startNode(ctx, log, o.divan, strings.Fields(o.divanArgs))
+		if err != nil {
+			return nil, err
+		}
+		target = "http://" + benchUser + ":" + benchPassword + "@" + n.addr
+		pid = n.pid
+	}
+
+	var rss *rssSampler
+	if pid > 0 {
+		rss = &rssSampler{pid: pid}
+		sctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go rss.run(sctx, 200*time.Millisecond)
+	}
+	rep = &report{Started: time.Now().UTC(), Target: redact(target), Machine: thisMachine(), Settings: settings{
+		Duration: o.duration.String(), Concurrency: o.conc, Docs: o.docs, DocSize: o.docSize,
+		BulkBatch: o.bulkBatch, AllDocsLimit: o.allDocsLimit,
+	}}
+	if n != nil {
+		defer func() {
+			rep.PeakRSS = rss.sample() // the last reading, just before SIGTERM
+			if serr := n.stop(!o.keep); serr != nil {
+				log.Warn("node did not exit cleanly", "err", serr, "last_output", n.lastOutput())
+			}
+		}()
+	} else if rss != nil {
+		defer func() { rep.PeakRSS = rss.sample() }()
+	}
+
+	cl, err := newClient(target, slices.Max(o.conc), o.timeout)
+	if err != nil {
+		return rep, err
+	}
+	defer cl.close()
+	if err := cl.waitUp(ctx, 30*time.Second); err != nil {
+		return rep, err
+	}
+	if err := cl.call(ctx, "GET", "/", nil, &rep.Server); err != nil {
+		return rep, err
+	}
+	log.Info("target up", "url", rep.Target, "vendor", rep.Server.Vendor.Name, "version", rep.Server.Version)
+
+	// A node that dies under load ends the run at once rather than
+	// producing pages of connection-refused errors.
+	runCtx, cancelRun := context.WithCancelCause(ctx)
+	defer cancelRun(nil)
+	if n != nil {
+		go func() {
+			select {
+			case <-n.done:
+				cancelRun(fmt.Errorf("node exited during the run (%v); last output:\n%s", n.waitErr, n.lastOutput()))
+			case <-runCtx.Done():
+			}
+		}()
+	}
+
+	b, err := newBench(cl, log, benchConfig{
+		duration: o.duration, docs: o.docs, bulkBatch: o.bulkBatch, docSize: o.docSize,
+		allDocsLimit: o.allDocsLimit, loadConc: o.loadConc, keep: o.keep,
+	})
+	if err != nil {
+		return rep, err
+	}
+	if n == nil { // a node we started goes away with its data directory
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			b.cleanup(cctx)
+		}()
+	}
+
+	for _, name := range o.workloads {
+		if err := b.prepare(runCtx, name); err != nil {
+			return rep, stopped(runCtx, fmt.Errorf("%s: %w", name, err))
+		}
+		for _, c := range o.conc {
+			log.Info("running", "workload", name, "c", c, "for", o.duration)
+			cpu := startCPUMeter(pid)
+			res := b.measure(runCtx, name, c, b.op(name, c))
+			res.setCPU(cpu.stop())
+			if rss != nil {
+				res.NodeVmHWM = rss.sample()
+			}
+			rep.Results = append(rep.Results, res)
+			log.Info("done", "workload", name, "c", c, "rate", int(res.Rate), "unit", res.Unit,
+				"p50_ms", res.P50, "p99_ms", res.P99, "errors", res.Errors,
+				"node_cores", round2(res.NodeCores), "other_cores", round2(res.OtherCores))
+			if res.FirstError != "" {
+				log.Warn("first error", "workload", name, "c", c, "err", res.FirstError)
+			}
+			if runCtx.Err() != nil {
+				err := stopped(runCtx, runCtx.Err())
+				rep.Failure = err.Error()
+				return rep, err
+			}
+		}
+	}
+	return rep, nil
+}
+
+// stopped prefers the reason the run was cancelled over the error it caused.
+func stopped(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil {
+		return cause
+	}
+	return err
+}
+
+func round2(v float64) float64 { return math.Round(v*100) / 100 }
+
+// redact drops the password from a URL for reports.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return u.Redacted()
+}

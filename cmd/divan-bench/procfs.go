@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Process and machine figures from /proc (Linux only; elsewhere they are
+// simply not reported).
+
+// readVmHWM returns the peak resident set size of process pid, in bytes.
+func readVmHWM(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseVmHWM(string(b))
+}
+
+// parseVmHWM extracts VmHWM from the text of /proc/<pid>/status.
+func parseVmHWM(status string) (int64, error) {
+	for line := range strings.Lines(status) {
+		rest, ok := strings.CutPrefix(line, "VmHWM:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, fmt.Errorf("unexpected VmHWM line %q", strings.TrimSpace(line))
+		}
+		kb, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("VmHWM: %w", err)
+		}
+		return kb * 1024, nil
+	}
+	return 0, errors.New("no VmHWM in status")
+}
+
+// rssSampler keeps the largest VmHWM seen for a process, sampled
+// periodically, so the peak survives the process dying before the end.
+type rssSampler struct {
+	pid  int
+	peak atomic.Int64
+}
+
+// sample reads VmHWM once and folds it into the peak.
+func (s *rssSampler) sample() int64 {
+	if v, err := readVmHWM(s.pid); err == nil {
+		for {
+			old := s.peak.Load()
+			if v <= old || s.peak.CompareAndSwap(old, v) {
+				break
+			}
+		}
+	}
+	return s.peak.Load()
+}
+
+// run samples every interval until ctx is done.
+func (s *rssSampler) run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		s.sample()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// clockTicks is USER_HZ, the unit of the CPU times in /proc/<pid>/stat; it
+// is 100 on every Linux architecture Go supports.
+const clockTicks = 100
+
+// readCPU returns the user plus system CPU time process pid has used.
+func readCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseStatCPU(string(b))
+}
+
+// parseStatCPU extracts utime+stime from the text of /proc/<pid>/stat. The
+// command name (field 2) is in parentheses and may hold spaces, so fields
+// are counted from the last ')'.
+func parseStatCPU(stat string) (time.Duration, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, errors.New("stat: no command name")
+	}
+	f := strings.Fields(stat[i+1:]) // f[0] is field 3, state
+	if len(f) < 13 {
+		return 0, errors.New("stat: too few fields")
+	}
+	var ticks int64
+	for _, s := range f[11:13] { // fields 14 and 15: utime, stime
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("stat: %w", err)
+		}
+		ticks += v
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
+// readBusy returns the CPU time all CPUs of the machine have spent busy
+// (user, nice, system, irq, softirq, steal) since boot.
+func readBusy() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseBusy(string(b))
+}
+
+// parseBusy extracts the busy time from the "cpu" line of /proc/stat.
+func parseBusy(stat string) (time.Duration, error) {
+	for line := range strings.Lines(stat) {
+		f := strings.Fields(line)
+		if len(f) < 9 || f[0] != "cpu" {
+			continue
+		}
+		var ticks int64
+		for _, k := range []int{1, 2, 3, 6, 7, 8} { // user nice system irq softirq steal
+			v, err := strconv.ParseInt(f[k], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("/proc/stat: %w", err)
+			}
+			ticks += v
+		}
+		return time.Duration(ticks) * time.Second / clockTicks, nil
+	}
+	return 0, errors.New("/proc/stat: no cpu line")
+}
+
+// cpuMeter measures, over an interval, the CPU time the node used and the
+// CPU time everything else on the machine but this tool used: the latter
+// shows when other work competed with the benchmark for the CPUs.
+type cpuMeter struct {
+	nodePID                int // 0 if unknown
+	node, self, busy       time.Duration
+	nodeOK, selfOK, busyOK bool
+}
+
+func startCPUMeter(nodePID int) *cpuMeter {
+	m := &cpuMeter{nodePID: nodePID}
+	if nodePID > 0 {
+		m.node, m.nodeOK = orFalse(readCPU(nodePID))
+	}
+	m.self, m.selfOK = orFalse(readCPU(os.Getpid()))
+	m.busy, m.busyOK = orFalse(readBusy())
+	return m
+}
+
+// stop returns the node's CPU time and other processes' CPU time since
+// start; -1 for what it could not measure. Others needs the node's pid, as
+// the node's own time would otherwise count as someone else's.
+func (m *cpuMeter) stop() (node, others time.Duration) {
+	node, others = -1, -1
+	var dNode time.Duration
+	if n, ok := orFalse(readCPU(m.nodePID)); m.nodeOK && ok {
+		dNode = n - m.node
+		node = dNode
+	}
+	s, sOK := orFalse(readCPU(os.Getpid()))
+	b, bOK := orFalse(readBusy())
+	if m.selfOK && sOK && m.busyOK && bOK && node >= 0 {
+		others = max(b-m.busy-(s-m.self)-dNode, 0)
+	}
+	return node, others
+}
+
+func orFalse(d time.Duration, err error) (time.Duration, bool) { return d, err == nil }

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// result is one workload at one concurrency.
+type result struct {
+	Workload       string  `json:"workload"`
+	Concurrency    int     `json:"concurrency"`
+	Unit           string  `json:"unit"` // what Rate counts per second
+	Rate           float64 `json:"rate"`
+	RequestsPerSec float64 `json:"requests_per_s"`
+	Requests       int64   `json:"requests"`
+	Items          int64   `json:"items"`
+	Errors         int64   `json:"errors"` // failed requests; bulk: failed docs
+	Seconds        float64 `json:"seconds"`
+	P50            float64 `json:"p50_ms"`
+	P99            float64 `json:"p99_ms"`
+	Mean           float64 `json:"mean_ms"`
+	Max            float64 `json:"max_ms"`
+	Interrupted    bool    `json:"interrupted,omitempty"` // ended before -duration
+	FirstError     string  `json:"first_error,omitempty"`
+	NodeVmHWM      int64   `json:"node_vmhwm_bytes,omitempty"` // peak RSS so far
+	// CPU: the node's, in cores (CPU seconds per second) and microseconds
+	// per item, and that of other processes on the machine, in cores; -1
+	// when unknown. Other work above ~0.1 cores makes the rates unreliable.
+	NodeCores      float64 `json:"node_cpu_cores"`
+	NodeCPUPerItem float64 `json:"node_cpu_us_per_item"`
+	OtherCores     float64 `json:"other_cpu_cores"`
+}
+
+// setCPU fills in the CPU figures from a cpuMeter's readings.
+func (r *result) setCPU(node, others time.Duration) {
+	r.NodeCores, r.NodeCPUPerItem, r.OtherCores = -1, -1, -1
+	if r.Seconds <= 0 {
+		return
+	}
+	if node >= 0 {
+		r.NodeCores = node.Seconds() / r.Seconds
+		if r.Items > 0 {
+			r.NodeCPUPerItem = float64(node.Microseconds()) / float64(r.Items)
+		}
+	}
+	if others >= 0 {
+		r.OtherCores = others.Seconds() / r.Seconds
+	}
+}
+
+// report is everything one invocation measured.
+type report struct {
+	Started  time.Time  `json:"started"`
+	Target   string     `json:"target"` // URL without credentials
+	Server   serverInfo `json:"server"`
+	Machine  machine    `json:"machine"`
+	Settings settings   `json:"settings"`
+	Results  []result   `json:"results"`
+	// PeakRSS is the node's VmHWM in bytes, when its pid is known.
+	PeakRSS int64  `json:"node_peak_rss_bytes,omitempty"`
+	Failure string `json:"failure,omitempty"` // why the run stopped early
+}
+
+type settings struct {
+	Duration     string `json:"duration"`
+	Concurrency  []int  `json:"concurrency"`
+	Docs         int    `json:"docs"`
+	DocSize      int    `json:"doc_size"`
+	BulkBatch    int    `json:"bulk_batch"`
+	AllDocsLimit int    `json:"alldocs_limit"`
+}
+
+type machine struct {
+	CPUs     int    `json:"cpus"`
+	MemTotal int64  `json:"mem_total_bytes,omitempty"`
+	OS       string `json:"os"`
+	Go       string `json:"go"`
+}
+
+func thisMachine() machine {
+	m := machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version()}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				if f := strings.Fields(rest); len(f) == 2 {
+					kb, _ := strconv.ParseInt(f[0], 10, 64)
+					m.MemTotal = kb * 1024
+				}
+			}
+		}
+	}
+	return m
+}
+
+// writeTable prints the human-readable summary.
+func (r *report) writeTable(w io.Writer) error {
+	server := r.Server.Vendor.Name
+	if server == "" {
+		server = r.Server.CouchDB
+	}
+	fmt.Fprintf(w, "\ntarget %s (%s %s), %d CPUs, %s RAM; %s per run, %d-doc data set, ~%d-byte docs, bulk batch %d\n\n",
+		r.Target, server, r.Server.Version, r.Machine.CPUs, mib(r.Machine.MemTotal),
+		r.Settings.Duration, r.Settings.Docs, r.Settings.DocSize, r.Settings.BulkBatch)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "workload\tconc\trate\tunit\tp50 ms\tp99 ms\tmax ms\terrors\tnode cores\tnode µs/item\tother cores\tVmHWM\t")
+	for _, res := range r.Results {
+		hwm := "-"
+		if res.NodeVmHWM > 0 {
+			hwm = mib(res.NodeVmHWM)
+		}
+		name := res.Workload
+		if res.Interrupted {
+			name += " (cut short)"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n",
+			name, res.Concurrency, res.Rate, res.Unit,
+			fmtMs(res.P50), fmtMs(res.P99), fmtMs(res.Max), res.Errors,
+			orDash(res.NodeCores, "%.2f"), orDash(res.NodeCPUPerItem, "%.0f"), orDash(res.OtherCores, "%.2f"), hwm)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, res := range r.Results {
+		if res.FirstError != "" {
+			fmt.Fprintf(w, "first error in %s c=%d: %s\n", res.Workload, res.Concurrency, res.FirstError)
+		}
+	}
+	if r.PeakRSS > 0 {
+		fmt.Fprintf(w, "\nnode peak RSS (VmHWM): %s\n", mib(r.PeakRSS))
+	}
+	if r.Failure != "" {
+		fmt.Fprintf(w, "\nrun stopped early: %s\n", r.Failure)
+	}
+	return nil
+}
+
+// writeJSON writes the report to path.
+func (r *report) writeJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+func orDash(v float64, format string) string {
+	if v < 0 {
+		return "-"
+	}
+	return fmt.Sprintf(format, v)
+}
+
+func mib(b int64) string {
+	if b <= 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+}
+
+// fmtMs keeps three significant digits for small latencies.
+func fmtMs(v float64) string {
+	switch {
+	case v < 1:
+		return strconv.FormatFloat(v, 'f', 3, 64)
+	case v < 10:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	case v < 100:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 0, 64)
+}

@@ -1,0 +1,371 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Workload names, in the order they run.
+const (
+	wlPut     = "put"
+	wlBulk    = "bulk"
+	wlGet     = "get"
+	wlAllDocs = "alldocs"
+)
+
+func workloadOrder() []string { return []string{wlPut, wlBulk, wlGet, wlAllDocs} }
+
+// workloadUnit is what a workload's rate counts.
+func workloadUnit(name string) string {
+	if name == wlAllDocs {
+		return "rows/s"
+	}
+	return "docs/s"
+}
+
+// benchConfig is what the workloads need from the command line.
+type benchConfig struct {
+	duration     time.Duration
+	docs         int // data set for get and alldocs
+	bulkBatch    int
+	docSize      int
+	allDocsLimit int
+	loadConc     int
+	keep         bool
+}
+
+// bench runs the workloads against one node.
+type bench struct {
+	cl      *client
+	log     *slog.Logger
+	cfg     benchConfig
+	prefix  string // database name prefix, unique per run
+	text    string // random text the doc payloads are cut from
+	payload int    // payload length giving docs of about cfg.docSize bytes
+	runs    atomic.Int64
+	created []string // databases to delete at the end
+	loaded  bool
+}
+
+func newBench(cl *client, log *slog.Logger, cfg benchConfig) (*bench, error) {
+	var tag [4]byte
+	if _, err := rand.Read(tag[:]); err != nil {
+		return nil, err
+	}
+	b := &bench{cl: cl, log: log, cfg: cfg, prefix: "divan_bench_" + hex.EncodeToString(tag[:])}
+	// Payloads are slices of 1 MB of random alphanumerics at varying offsets,
+	// so documents neither compress to nothing nor repeat each other.
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	text := make([]byte, 1<<20)
+	for i := range text {
+		text[i] = alphabet[rng.IntN(len(alphabet))]
+	}
+	b.text = string(text)
+	b.payload = max(cfg.docSize-len(appendDoc(nil, "c00-w00-000000", 1000000, "")), 0)
+	return b, nil
+}
+
+func (b *bench) db(name string) string { return b.prefix + "_" + name }
+
+// dataID is the id of the i'th document of the get/alldocs data set; ids
+// sort in the order they were written.
+func dataID(i int) string { return fmt.Sprintf("d%09d", i) }
+
+// appendDoc appends a JSON document with the given id (none if empty), a
+// counter and a payload.
+func appendDoc(dst []byte, id string, n int, payload string) []byte {
+	dst = append(dst, '{')
+	if id != "" {
+		dst = append(dst, `"_id":"`...)
+		dst = append(dst, id...)
+		dst = append(dst, `",`...)
+	}
+	dst = append(dst, `"type":"bench","n":`...)
+	dst = strconv.AppendInt(dst, int64(n), 10)
+	dst = append(dst, `,"payload":"`...)
+	dst = append(dst, payload...)
+	dst = append(dst, `"}`...)
+	return dst
+}
+
+// payloadFor returns document n's payload.
+func (b *bench) payloadFor(n int) string {
+	off := (n * 7919) % (len(b.text) - b.payload)
+	return b.text[off : off+b.payload]
+}
+
+// appendBulk appends a _bulk_docs body for documents first..first+count-1
+// named by id.
+func (b *bench) appendBulk(dst []byte, first, count int, id func(int) string) []byte {
+	dst = append(dst, `{"docs":[`...)
+	for i := range count {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendDoc(dst, id(first+i), first+i, b.payloadFor(first+i))
+	}
+	return append(dst, "]}"...)
+}
+
+// createDB creates a database and remembers it for cleanup.
+func (b *bench) createDB(ctx context.Context, name string) error {
+	if err := b.cl.call(ctx, http.MethodPut, "/"+name, nil, nil); err != nil {
+		return fmt.Errorf("create database: %w", err)
+	}
+	b.created = append(b.created, name)
+	return nil
+}
+
+// cleanup deletes the databases this run created, unless -keep.
+func (b *bench) cleanup(ctx context.Context) {
+	if b.cfg.keep {
+		if len(b.created) > 0 {
+			b.log.Info("kept databases", "dbs", b.created)
+		}
+		return
+	}
+	for _, name := range b.created {
+		if err := b.cl.call(ctx, http.MethodDelete, "/"+name, nil, nil); err != nil {
+			b.log.Warn("delete database", "db", name, "err", err)
+		}
+	}
+	b.created = nil
+}
+
+// worker is one load goroutine's private state.
+type worker struct {
+	id      int
+	seq     int
+	started bool
+	rng     *mrand.Rand
+	req     []byte       // request body scratch
+	resp    bytes.Buffer // response body, reused
+}
+
+// opFunc performs one request. It returns the items it completed (docs or
+// rows), the items that failed and, if any failed, why.
+type opFunc func(ctx context.Context, w *worker) (items, failed int, err error)
+
+// outcome turns a response into an opFunc result worth n items.
+func outcome(status int, err error, body []byte, n int) (int, int, error) {
+	if err != nil {
+		return 0, n, err
+	}
+	if status/100 != 2 {
+		return 0, n, fmt.Errorf("HTTP %d: %s", status, snippet(body))
+	}
+	return n, 0, nil
+}
+
+// prepare sets up what a workload needs (databases, data set) before its
+// first run.
+func (b *bench) prepare(ctx context.Context, name string) error {
+	switch name {
+	case wlPut, wlBulk:
+		return b.createDB(ctx, b.db(name))
+	case wlGet, wlAllDocs:
+		if b.loaded {
+			return nil
+		}
+		if err := b.load(ctx); err != nil {
+			return fmt.Errorf("load data set: %w", err)
+		}
+		b.loaded = true
+		return nil
+	}
+	return fmt.Errorf("unknown workload %q", name)
+}
+
+// op returns the request loop body of workload name for one run.
+func (b *bench) op(name string, conc int) opFunc {
+	run := b.runs.Add(1)
+	switch name {
+	case wlPut:
+		path := "/" + b.db(wlPut) + "/"
+		return func(ctx context.Context, w *worker) (int, int, error) {
+			w.seq++
+			id := fmt.Sprintf("r%d-w%d-%d", run, w.id, w.seq)
+			w.req = appendDoc(w.req[:0], "", w.seq, b.payloadFor(w.seq+w.id))
+			status, err := b.cl.do(ctx, http.MethodPut, path+id, w.req, &w.resp)
+			return outcome(status, err, w.resp.Bytes(), 1)
+		}
+	case wlBulk:
+		path := "/" + b.db(wlBulk) + "/_bulk_docs"
+		id := func(w *worker) func(int) string {
+			return func(i int) string { return fmt.Sprintf("r%d-w%d-%d", run, w.id, i) }
+		}
+		return func(ctx context.Context, w *worker) (int, int, error) {
+			first := w.seq * b.cfg.bulkBatch
+			w.seq++
+			w.req = b.appendBulk(w.req[:0], first, b.cfg.bulkBatch, id(w))
+			status, err := b.cl.do(ctx, http.MethodPost, path, w.req, &w.resp)
+			ok, failed, err := outcome(status, err, w.resp.Bytes(), b.cfg.bulkBatch)
+			if err != nil {
+				return ok, failed, err
+			}
+			return bulkResult(w.resp.Bytes(), b.cfg.bulkBatch)
+		}
+	case wlGet:
+		prefix := "/" + b.db("data") + "/"
+		return func(ctx context.Context, w *worker) (int, int, error) {
+			status, err := b.cl.do(ctx, http.MethodGet, prefix+dataID(w.rng.IntN(b.cfg.docs)), nil, &w.resp)
+			return outcome(status, err, w.resp.Bytes(), 1)
+		}
+	case wlAllDocs:
+		path := "/" + b.db("data") + "/_all_docs?include_docs=true&limit=" + strconv.Itoa(b.cfg.allDocsLimit) + "&startkey="
+		pages := (b.cfg.docs + b.cfg.allDocsLimit - 1) / b.cfg.allDocsLimit
+		return func(ctx context.Context, w *worker) (int, int, error) {
+			if !w.started { // workers start spread over the key range
+				w.started = true
+				w.seq = w.id * pages / conc
+			}
+			page := w.seq % pages
+			w.seq++
+			first := page * b.cfg.allDocsLimit
+			want := min(b.cfg.allDocsLimit, b.cfg.docs-first)
+			status, err := b.cl.do(ctx, http.MethodGet, path+"%22"+dataID(first)+"%22", nil, &w.resp)
+			if _, failed, err := outcome(status, err, w.resp.Bytes(), want); err != nil {
+				return 0, failed, err
+			}
+			rows := countRows(w.resp.Bytes())
+			if rows != want {
+				return rows, 1, fmt.Errorf("_all_docs page from %s: %d rows, want %d", dataID(first), rows, want)
+			}
+			return rows, 0, nil
+		}
+	}
+	panic("unknown workload " + name)
+}
+
+// bulkResult counts the documents a _bulk_docs response rejected: rows
+// carrying an "error" member instead of a "rev".
+func bulkResult(body []byte, n int) (int, int, error) {
+	failed := min(bytes.Count(body, []byte(`"error":`)), n)
+	if failed == 0 {
+		return n, 0, nil
+	}
+	i := bytes.Index(body, []byte(`"error":`))
+	start := max(bytes.LastIndexByte(body[:i], '{'), 0)
+	return n - failed, failed, fmt.Errorf("_bulk_docs rejected %d of %d docs, e.g. %s", failed, n, snippet(body[start:min(len(body), start+300)]))
+}
+
+// countRows counts the rows of an _all_docs response: each has one "key"
+// member, and the benchmark's documents have none.
+func countRows(body []byte) int { return bytes.Count(body, []byte(`"key":`)) }
+
+// load writes the get/alldocs data set with _bulk_docs, cfg.loadConc
+// batches at a time.
+func (b *bench) load(ctx context.Context) error {
+	db := b.db("data")
+	if err := b.createDB(ctx, db); err != nil {
+		return err
+	}
+	path := "/" + db + "/_bulk_docs"
+	batches := (b.cfg.docs + b.cfg.bulkBatch - 1) / b.cfg.bulkBatch
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, b.cfg.loadConc)
+	start := time.Now()
+	for i := range b.cfg.loadConc {
+		wg.Go(func() {
+			var w worker
+			for ctx.Err() == nil {
+				batch := int(next.Add(1) - 1)
+				if batch >= batches {
+					return
+				}
+				first := batch * b.cfg.bulkBatch
+				n := min(b.cfg.bulkBatch, b.cfg.docs-first)
+				w.req = b.appendBulk(w.req[:0], first, n, dataID)
+				status, err := b.cl.do(ctx, http.MethodPost, path, w.req, &w.resp)
+				if _, _, err = outcome(status, err, w.resp.Bytes(), n); err == nil {
+					_, _, err = bulkResult(w.resp.Bytes(), n)
+				}
+				if err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(append(errs, ctx.Err())...); err != nil {
+		return err
+	}
+	took := time.Since(start)
+	b.log.Info("data set loaded", "db", db, "docs", b.cfg.docs, "took", took.Round(time.Millisecond),
+		"docs_per_s", int(float64(b.cfg.docs)/took.Seconds()))
+	return nil
+}
+
+// measure runs op on conc workers until cfg.duration has passed (requests
+// in flight at the deadline complete and count) or ctx ends.
+func (b *bench) measure(ctx context.Context, name string, conc int, op opFunc) result {
+	type tally struct {
+		h                       histogram
+		requests, items, failed int64
+		firstErr                error
+	}
+	tallies := make([]tally, conc)
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(b.cfg.duration)
+	for i := range conc {
+		wg.Go(func() {
+			t := &tallies[i]
+			w := &worker{id: i, rng: mrand.New(mrand.NewPCG(uint64(start.UnixNano()), uint64(i)))}
+			for ctx.Err() == nil && time.Now().Before(deadline) {
+				t0 := time.Now()
+				items, failed, err := op(ctx, w)
+				lat := time.Since(t0)
+				if ctx.Err() != nil {
+					return // interrupted: the request did not really finish
+				}
+				t.h.record(lat)
+				t.requests++
+				t.items += int64(items)
+				t.failed += int64(failed)
+				if err != nil && t.firstErr == nil {
+					t.firstErr = err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	var h histogram
+	r := result{Workload: name, Concurrency: conc, Unit: workloadUnit(name), Seconds: elapsed.Seconds()}
+	for i := range tallies {
+		t := &tallies[i]
+		h.merge(&t.h)
+		r.Requests += t.requests
+		r.Items += t.items
+		r.Errors += t.failed
+		if t.firstErr != nil && r.FirstError == "" {
+			r.FirstError = t.firstErr.Error()
+		}
+	}
+	r.Interrupted = ctx.Err() != nil
+	r.Rate = float64(r.Items) / elapsed.Seconds()
+	r.RequestsPerSec = float64(r.Requests) / elapsed.Seconds()
+	r.P50 = ms(h.percentile(50))
+	r.P99 = ms(h.percentile(99))
+	r.Max = ms(time.Duration(h.max))
+	r.Mean = ms(h.mean())
+	return r
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -1,0 +1,152 @@
+package httpapi
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/divandb/divan/internal/couch"
+)
+
+// requireJSONCType is couch_httpd:validate_ctype(Req, "application/json"):
+// the part of Content-Type before the first ";" must be exactly the type.
+func (rq *request) requireJSONCType() error {
+	ct := rq.r.Header.Get("Content-Type")
+	if ct == "" {
+		return errBadCType
+	}
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	if ct != "application/json" {
+		return errBadCType
+	}
+	return nil
+}
+
+// body reads the whole request body, bounded by max_http_request_size and
+// decompressed when Content-Encoding is gzip. It records the time spent in
+// X-CouchDB-Body-Time.
+func (rq *request) body() ([]byte, error) {
+	max := rq.api.cfg.MaxRequestSize
+	r := rq.r
+	if r.ContentLength > max {
+		rq.w.Header()["Connection"] = connectionClose
+		return nil, errTooLarge
+	}
+	start := time.Now()
+	defer func() {
+		if ms := time.Since(start).Milliseconds(); ms > 0 {
+			rq.w.Header()["X-CouchDB-Body-Time"] = []string{strconv.FormatInt(ms, 10)}
+		}
+	}()
+	var data []byte
+	switch {
+	case r.Body == nil || r.Body == http.NoBody:
+	case r.ContentLength >= 0:
+		// The server guarantees exactly ContentLength bytes.
+		data = make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, data); err != nil {
+			return nil, err
+		}
+	default: // chunked
+		buf := bytes.NewBuffer(make([]byte, 0, 4096))
+		_, err := buf.ReadFrom(io.LimitReader(r.Body, max+1))
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, errTooLarge
+			}
+			return nil, err
+		}
+		if int64(buf.Len()) > max {
+			rq.w.Header()["Connection"] = connectionClose
+			return nil, errTooLarge
+		}
+		data = buf.Bytes()
+	}
+	switch enc := r.Header.Get("Content-Encoding"); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return nil, errInvalidJSON
+		}
+		out, err := io.ReadAll(io.LimitReader(zr, max+1))
+		if err != nil {
+			return nil, errInvalidJSON
+		}
+		if int64(len(out)) > max {
+			return nil, errTooLarge
+		}
+		data = out
+	default:
+		return nil, couch.Errorf(couch.CodeBadContentType, "%s is not a supported content encoding.", enc)
+	}
+	return data, nil
+}
+
+// jsonBody is chttpd:json_body: the body, which must be valid UTF-8 JSON.
+func (rq *request) jsonBody() ([]byte, error) {
+	data, err := rq.body()
+	if err != nil {
+		return nil, err
+	}
+	if !validJSON(data) {
+		return nil, errInvalidJSON
+	}
+	return data, nil
+}
+
+// jsonObjectBody is chttpd:json_body_obj: the body must be a JSON object.
+func (rq *request) jsonObjectBody() ([]byte, error) {
+	data, err := rq.jsonBody()
+	if err != nil {
+		return nil, err
+	}
+	if firstByte(data) != '{' {
+		return nil, errNotJSONObj
+	}
+	return data, nil
+}
+
+// validJSON reports whether data is one JSON value in valid UTF-8, what
+// CouchDB's decoder accepts.
+func validJSON(data []byte) bool { return json.Valid(data) && utf8.Valid(data) }
+
+// firstByte returns the first non-space byte of data, or 0.
+func firstByte(data []byte) byte {
+	for _, c := range data {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		}
+		return c
+	}
+	return 0
+}
+
+// jsonInt parses a JSON integer value (no fraction or exponent).
+func jsonInt(v []byte) (int64, bool) {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 {
+		return 0, false
+	}
+	for i, c := range v {
+		if c == '-' && i == 0 {
+			continue
+		}
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	return n, err == nil
+}
