@@ -9,12 +9,6 @@ import (
 	"github.com/divandb/divan/internal/rawjson"
 )
 
-// attachmentReader is implemented by backends that can return stored
-// attachment bytes (fabric.Fabric does).
-type attachmentReader interface {
-	AttachmentData(ctx context.Context, db, id, digest string) ([]byte, error)
-}
-
 // appendAttachments appends `_attachments` as couch_att:to_json does:
 // content_type, revpos, digest, then either length and stub, length and
 // follows, or the base64 data, then (att_encoding_info) encoding and
@@ -71,10 +65,7 @@ func (a *API) loadAttachments(ctx context.Context, db, id string, rv *couch.Revi
 	if len(rv.Atts) == 0 {
 		return data, nil
 	}
-	ar, ok := a.b.(attachmentReader)
-	if !ok {
-		return data, errNotImpl
-	}
+	ar := a.b
 	for i := range rv.Atts {
 		att := &rv.Atts[i]
 		if att.RevPos <= sincePos {
@@ -117,10 +108,7 @@ func (a *API) copyAttachments(rq *request, db, srcID string, atts []couch.Attach
 	if len(atts) == 0 {
 		return nil
 	}
-	ar, ok := a.b.(attachmentReader)
-	if !ok {
-		return errNotImpl
-	}
+	ar := a.b
 	for _, att := range atts {
 		data, err := ar.AttachmentData(rq.ctx, db, srcID, att.Digest)
 		if err != nil {

@@ -38,4 +38,12 @@ type Backend interface {
 	SetRevsLimit(ctx context.Context, db string, limit int) error
 	// Purge removes the given leaf revisions completely.
 	Purge(ctx context.Context, db string, revs map[string][]couch.Rev) (*fabric.PurgeResult, error)
+	PurgedInfosLimit(ctx context.Context, db string) (int, error)
+	SetPurgedInfosLimit(ctx context.Context, db string, limit int) error
+	// Compact starts compaction of every copy of db (dropping the bodies of
+	// replaced revisions) and may return before it finishes.
+	Compact(ctx context.Context, db string) error
+	// AttachmentData returns the stored (possibly gzipped) bytes of an
+	// attachment of document id.
+	AttachmentData(ctx context.Context, db, id, digest string) ([]byte, error)
 }

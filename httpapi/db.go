@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,11 +21,6 @@ func (a *API) createDB(rq *request, db string) error {
 	}
 	if err := a.b.CreateDB(rq.ctx, db, opts); err != nil {
 		return err
-	}
-	// [couchdb] default_security = admin_only: new databases start
-	// admin-only. (Belongs with creation in fabric; harmless twice.)
-	if err := a.b.SetSecurity(rq.ctx, db, defaultSecurity); err != nil {
-		a.log.WarnContext(rq.ctx, "set default security", "db", db, "err", err, "req_id", rq.reqID)
 	}
 	rq.setHeader("Location", rq.absoluteURI("/"+couchURLEncode(db)))
 	rq.sendOK(http.StatusCreated)
@@ -177,36 +171,13 @@ func (a *API) revsLimit(rq *request, db string) error {
 	return notAllowed("PUT,GET")
 }
 
-// purgeLimiter is implemented by backends that store _purged_infos_limit.
-type purgeLimiter interface {
-	PurgedInfosLimit(ctx context.Context, db string) (int, error)
-	SetPurgedInfosLimit(ctx context.Context, db string, limit int) error
-}
-
-// defaultPurgedInfosLimit is CouchDB's default _purged_infos_limit.
-const defaultPurgedInfosLimit = 1000
-
 // purgedInfosLimit serves GET/PUT /{db}/_purged_infos_limit.
 func (a *API) purgedInfosLimit(rq *request, db string) error {
-	pl, hasPL := a.b.(purgeLimiter)
 	switch rq.method {
 	case http.MethodGet:
-		var n int
-		if hasPL {
-			var err error
-			if n, err = pl.PurgedInfosLimit(rq.ctx, db); err != nil {
-				return err
-			}
-		} else {
-			if err := a.checkDB(rq.ctx, db); err != nil {
-				return err
-			}
-			a.purgedMu.Lock()
-			n = a.purgedLimits[db]
-			a.purgedMu.Unlock()
-			if n == 0 {
-				n = defaultPurgedInfosLimit
-			}
+		n, err := a.b.PurgedInfosLimit(rq.ctx, db)
+		if err != nil {
+			return err
 		}
 		rq.sendJSON(http.StatusOK, strconv.AppendInt(rq.buf[:0], int64(n), 10))
 		return nil
@@ -222,17 +193,8 @@ func (a *API) purgedInfosLimit(rq *request, db string) error {
 		if !ok || n <= 0 || n > 1<<31 {
 			return badRequest("`purge_infos_limit` must be positive integer")
 		}
-		if hasPL {
-			if err := pl.SetPurgedInfosLimit(rq.ctx, db, int(n)); err != nil {
-				return err
-			}
-		} else {
-			if err := a.checkDB(rq.ctx, db); err != nil {
-				return err
-			}
-			a.purgedMu.Lock()
-			a.purgedLimits[db] = int(n)
-			a.purgedMu.Unlock()
+		if err := a.b.SetPurgedInfosLimit(rq.ctx, db, int(n)); err != nil {
+			return err
 		}
 		rq.sendOK(http.StatusOK)
 		return nil
@@ -275,23 +237,11 @@ func (a *API) compact(rq *request, db string) error {
 		if _, err := a.b.OpenDoc(rq.ctx, db, id, fabric.ReadOptions{}); err != nil {
 			return err
 		}
-	} else if c, ok := a.b.(compactor); ok {
-		if err := c.Compact(rq.ctx, db); err != nil {
-			return err
-		}
-	} else if err := a.checkDB(rq.ctx, db); err != nil {
+	} else if err := a.b.Compact(rq.ctx, db); err != nil {
 		return err
 	}
 	rq.sendOK(http.StatusAccepted)
 	return nil
-}
-
-// compactor is implemented by backends that compact databases (dropping
-// the bodies of replaced revisions). Compact starts compaction of every
-// copy of db and may return before it has finished; couch.ErrNoDB when db
-// does not exist.
-type compactor interface {
-	Compact(ctx context.Context, db string) error
 }
 
 // viewCleanup serves POST /{db}/_view_cleanup.

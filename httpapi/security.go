@@ -7,9 +7,6 @@ import (
 	"github.com/divandb/divan/internal/rawjson"
 )
 
-// defaultSecurity is CouchDB 3's admin_only default security object.
-var defaultSecurity = []byte(`{"members":{"roles":["_admin"]},"admins":{"roles":["_admin"]}}`)
-
 // security serves GET/PUT /{db}/_security.
 func (a *API) security(rq *request, db string) error {
 	switch rq.method {

@@ -29,11 +29,6 @@ type API struct {
 	// Header values shared by every response (never mutated).
 	serverHeader []string
 
-	// purgedLimits keeps `_purged_infos_limit` per database for backends
-	// that cannot store it (see purgeLimiter); lost on restart.
-	purgedMu     sync.Mutex
-	purgedLimits map[string]int
-
 	pool sync.Pool // *request
 }
 
@@ -63,7 +58,6 @@ func New(cfg Config, b Backend) (*API, error) {
 		log:          cfg.Logger,
 		uuids:        newUUIDGen(cfg.UUIDAlgorithm, cfg.UTCIDSuffix),
 		serverHeader: []string{"CouchDB/" + cfg.Version + " (Divan/" + cfg.DivanVersion + ")"},
-		purgedLimits: map[string]int{},
 	}
 	a.pool.New = func() any { return &request{buf: make([]byte, 0, 4096)} }
 	return a, nil

@@ -380,20 +380,6 @@ func TestURITooLong(t *testing.T) {
 	expectError(t, call(a, http.MethodGet, "/db/"+strings.Repeat("x", 60), "", "auth", ""), 414, "too_long", "the request uri is too long")
 }
 
-func TestPurgedInfosLimitFallback(t *testing.T) {
-	a, _ := newTestAPI(t, nil)
-	if r := call(a, http.MethodGet, "/db/_purged_infos_limit", "", "auth", ""); r.body != "1000\n" {
-		t.Errorf("default _purged_infos_limit %q", r.body)
-	}
-	if r := call(a, http.MethodPut, "/db/_purged_infos_limit", "7", "auth", ""); r.body != `{"ok":true}`+"\n" {
-		t.Errorf("PUT _purged_infos_limit %q", r.body)
-	}
-	if r := call(a, http.MethodGet, "/db/_purged_infos_limit", "", "auth", ""); r.body != "7\n" {
-		t.Errorf("_purged_infos_limit after PUT %q", r.body)
-	}
-	expectError(t, call(a, http.MethodGet, "/nodb/_purged_infos_limit", "", "auth", ""), 404, "not_found", "Database does not exist.")
-}
-
 func TestDrain(t *testing.T) {
 	a, _ := newTestAPI(t, nil)
 	a.Drain()

@@ -27,8 +27,8 @@ type RevTree struct {
 }
 
 type revNode struct {
-	parent   string // id of the parent at Pos-1; "" when unknown (root or stemmed)
-	deleted  bool
+	parent  string // id of the parent at Pos-1; "" when unknown (root or stemmed)
+	deleted bool
 	// nobody marks a revision whose body is not stored: an ancestor only
 	// known from a replicated path, or one removed by compaction.
 	nobody   bool

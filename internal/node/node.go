@@ -174,6 +174,9 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.store, err = shard.Open(ctx, shard.Options{
 		Dir:    filepath.Join(cfg.DataDir, "db"),
 		Logger: cfg.Logger.With("component", "shard"),
+		// [couchdb] default_security = admin_only, CouchDB 3's default:
+		// a new database is for server admins until its _security opens it.
+		DefaultSecurity: []byte(`{"members":{"roles":["_admin"]},"admins":{"roles":["_admin"]}}`),
 		OnCommit: func(name string) {
 			if f := n.onCommit.Load(); f != nil {
 				(*f)(name)
@@ -264,6 +267,10 @@ func (n *Node) Stop(ctx context.Context) error {
 	if err := n.srv.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 		_ = n.srv.Close()
+	}
+	// Accepted ?batch=ok writes finish before storage closes.
+	if err := n.api.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("finish batched writes: %w", err))
 	}
 	errs = append(errs, n.stopCluster(ctx))
 	if err := n.closeStorage(); err != nil {
