@@ -125,12 +125,10 @@ func firstRevision(doc *couch.Document) *couch.Revision {
 }
 
 // parseDocBody is couch_db:doc_from_json_obj_validate: parse a document
-// body, validate a body `_id` and enforce max_document_size.
+// body, validate a body `_id` and enforce max_document_size. data must
+// already be known to be valid JSON in UTF-8.
 func (a *API) parseDocBody(data []byte) (*couch.Doc, error) {
-	if !validJSON(data) {
-		return nil, errInvalidJSON
-	}
-	doc, err := couch.ParseDoc(data)
+	doc, err := couch.ParseValidDoc(data)
 	if err != nil {
 		return nil, err
 	}
@@ -262,6 +260,9 @@ func (a *API) putDoc(rq *request, db, id string) error {
 	if err != nil {
 		return err
 	}
+	if !validJSON(data) {
+		return errInvalidJSON
+	}
 	doc, err := a.parseDocBody(data)
 	if err != nil {
 		return err
@@ -308,6 +309,9 @@ func (a *API) postDoc(rq *request, db string) error {
 	data, err := rq.body()
 	if err != nil {
 		return err
+	}
+	if !validJSON(data) {
+		return errInvalidJSON
 	}
 	doc, err := a.parseDocBody(data)
 	if err != nil {
@@ -357,20 +361,4 @@ func (a *API) deleteDoc(rq *request, db, id string) error {
 	rq.w.Header()["ETag"] = []string{docETag(id, rev, doc.Body)}
 	rq.sendJSON(status, appendUpdateResult(rq.buf[:0], id, rev))
 	return nil
-}
-
-// attachmentRequest serves /{db}/{docid}/{attname...}; attachments arrive
-// with their own issue. The document is opened first so a missing one is
-// still a 404.
-func (a *API) attachmentRequest(rq *request, db, id string) error {
-	switch rq.method {
-	case http.MethodGet:
-		if _, err := a.b.OpenDoc(rq.ctx, db, id, readOptions(rq, couch.OpenOptions{})); err != nil {
-			return err
-		}
-		return errNotImpl
-	case http.MethodPut, http.MethodDelete:
-		return errNotImpl
-	}
-	return notAllowed("DELETE,GET,HEAD,PUT")
 }

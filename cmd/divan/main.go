@@ -6,12 +6,18 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	_ "net/http/pprof" // served only on DIVAN_PPROF_ADDR, when set
 	"os"
+	"runtime/debug"
 	"os/signal"
 	"syscall"
 
 	"github.com/divandb/divan/internal/node"
 )
+
+// defaultMemoryLimit is the Go heap's soft limit unless GOMEMLIMIT is set.
+const defaultMemoryLimit = 128 << 20
 
 func main() {
 	if err := run(); err != nil {
@@ -24,6 +30,22 @@ func run() error {
 	cfg, log, err := loadConfig(os.Args[1:], os.Stdout)
 	if err != nil {
 		return err
+	}
+	if addr := os.Getenv("DIVAN_PPROF_ADDR"); addr != "" {
+		// Profiling for operators, on a separate, explicitly chosen
+		// address (loopback advised); never on the API port.
+		go func() {
+			log.Info("pprof listening", "addr", addr)
+			if err := http.ListenAndServe(addr, nil); err != nil {
+				log.Error("pprof server stopped", "err", err)
+			}
+		}()
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft heap limit keeps the garbage collector from letting the
+		// heap double between cycles under write load; GOMEMLIMIT
+		// overrides it.
+		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
