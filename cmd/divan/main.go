@@ -9,8 +9,8 @@ import (
 	"net/http"
 	_ "net/http/pprof" // served only on DIVAN_PPROF_ADDR, when set
 	"os"
-	"runtime/debug"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/divandb/divan/internal/node"
