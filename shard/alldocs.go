@@ -3,6 +3,7 @@ package shard
 import (
 	"bytes"
 	"context"
+	"sync"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -140,45 +141,101 @@ func (sh *Shard) rowFromItem(txn *badger.Txn, item *badger.Item, id string, incl
 }
 
 // CountBefore counts the live documents that sort before key (after it when
-// descending): the shard's share of `_all_docs` offset.
+// descending): the shard's share of `_all_docs` offset. Counting reads keys
+// only, and resumes from the nearest earlier count of the same snapshot, so
+// paging through a database costs a page's worth of keys per request rather
+// than everything before the page.
 func (sh *Shard) CountBefore(ctx context.Context, key string, descending bool) (int64, error) {
 	prefix := sh.keys.tagPrefix(tagDoc)
+	keyBytes := []byte(key)
 	var n int64
+	var seq uint64
 	err := sh.db.View(func(txn *badger.Txn) error {
+		seq = sh.committedSeq(txn)
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: descending})
 		defer it.Close()
 		seek := prefix
 		if descending {
 			seek = sh.keys.tagPrefix(tagDoc + 1)
 		}
+		if from, count, ok := sh.counts.nearest(key, descending, seq); ok {
+			seek = append(append([]byte{}, prefix...), from...)
+			n = count
+		}
 		for it.Seek(seek); it.Valid(); it.Next() {
-			id := it.Item().Key()[len(prefix):]
-			c := bytes.Compare(id, []byte(key))
+			c := bytes.Compare(it.Item().Key()[len(prefix):], keyBytes)
 			if descending {
 				c = -c
 			}
 			if c >= 0 {
 				return nil
 			}
-			// Deleted docs have their tree's winner deleted; checking it
-			// needs the value, which is the price of an exact offset.
-			err := it.Item().Value(func(v []byte) error {
-				di, err := decodeDocInfo(v)
-				if err != nil {
-					return err
-				}
-				if !di.tree.Deleted() {
-					n++
-				}
-				return nil
-			})
-			if err != nil {
-				return err
+			if it.Item().UserMeta()&metaDeleted == 0 {
+				n++
 			}
 		}
 		return nil
 	})
+	if err == nil {
+		sh.counts.add(key, descending, seq, n)
+	}
 	return n, err
+}
+
+// committedSeq identifies the snapshot a read transaction sees, for caches
+// valid only as long as nothing was written: badger's read timestamp.
+func (sh *Shard) committedSeq(txn *badger.Txn) uint64 { return txn.ReadTs() }
+
+// countCache remembers recent CountBefore results of one snapshot.
+type countCache struct {
+	mu      sync.Mutex
+	entries []countEntry
+}
+
+type countEntry struct {
+	key        string
+	descending bool
+	seq        uint64
+	n          int64
+}
+
+const countCacheSize = 16
+
+// nearest returns the cached count for the closest key at or before key
+// (in the iteration direction) in snapshot seq.
+func (c *countCache) nearest(key string, descending bool, seq uint64) (string, int64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	best := -1
+	for i, e := range c.entries {
+		if e.seq != seq || e.descending != descending {
+			continue
+		}
+		before := e.key <= key
+		if descending {
+			before = e.key >= key
+		}
+		if !before {
+			continue
+		}
+		if best < 0 || (!descending && e.key > c.entries[best].key) || (descending && e.key < c.entries[best].key) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return "", 0, false
+	}
+	return c.entries[best].key, c.entries[best].n, true
+}
+
+func (c *countCache) add(key string, descending bool, seq uint64, n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= countCacheSize {
+		copy(c.entries, c.entries[1:])
+		c.entries = c.entries[:len(c.entries)-1]
+	}
+	c.entries = append(c.entries, countEntry{key, descending, seq, n})
 }
 
 // docInfos calls fn with every document's id and tree in the query's range,

@@ -107,7 +107,7 @@ func (sh *Shard) applyCompact(bt *batchTxn, ids []string, st *stats) error {
 		if err != nil {
 			return err
 		}
-		if err := bt.set(sh.keys.doc(id), v); err != nil {
+		if err := sh.putDocInfo(bt, id, v, di.tree.Deleted()); err != nil {
 			return err
 		}
 		st.Active += int64(len(v) - oldSize)

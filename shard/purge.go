@@ -70,7 +70,7 @@ func (sh *Shard) applyPurge(bt *batchTxn, req map[string][]couch.Rev, st *stats)
 		if err != nil {
 			return nil, err
 		}
-		if err := bt.set(sh.keys.doc(id), v); err != nil {
+		if err := sh.putDocInfo(bt, id, v, di.tree.Deleted()); err != nil {
 			return nil, err
 		}
 		st.Active += int64(len(v))

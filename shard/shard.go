@@ -28,6 +28,7 @@ type Shard struct {
 	// revsLimit is read by the updater on every batch.
 	revsLimit int
 
+	counts     countCache // recent _all_docs offset counts
 	compacting atomic.Bool
 	bg         sync.WaitGroup // background work (compaction)
 

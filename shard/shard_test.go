@@ -381,3 +381,49 @@ func TestRevsDiff(t *testing.T) {
 		t.Fatalf("nothing missing but got %+v", full)
 	}
 }
+
+func TestCountBeforeWithCache(t *testing.T) {
+	ctx := context.Background()
+	sh := mustCreate(t, openTestStore(t), "s")
+	var docs []*couch.Doc
+	for i := range 300 {
+		docs = append(docs, &couch.Doc{ID: fmt.Sprintf("k%03d", i), Body: []byte(`{}`)})
+	}
+	res, err := sh.Update(ctx, docs, couch.UpdateOptions{NewEdits: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 300; i += 7 { // delete every 7th
+		put(t, sh, &couch.Doc{ID: docs[i].ID, Rev: res[i].Rev, Deleted: true, Body: []byte(`{}`)}, true)
+	}
+	naive := func(key string, desc bool) int64 {
+		var n int64
+		sh.Docs(ctx, DocsQuery{Limit: -1, InclusiveEnd: true}, func(r DocRow) error {
+			if (!desc && r.ID < key) || (desc && r.ID > key) {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	// Paging forwards and backwards, then random keys: every answer, cached
+	// or not, equals a full count.
+	keys := []string{"k010", "k050", "k051", "k120", "k299", "k3", "a", "k000", "k150", "k149x"}
+	for _, desc := range []bool{false, true} {
+		for _, k := range keys {
+			got, err := sh.CountBefore(ctx, k, desc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := naive(k, desc); got != want {
+				t.Fatalf("CountBefore(%q, desc=%v) = %d, want %d", k, desc, got, want)
+			}
+		}
+	}
+	// A write invalidates what was cached.
+	put(t, sh, &couch.Doc{ID: "k0005", Body: []byte(`{}`)}, true)
+	got, err := sh.CountBefore(ctx, "k120", false)
+	if want := naive("k120", false); err != nil || got != want {
+		t.Fatalf("after a write: %d (%v), want %d", got, err, want)
+	}
+}

@@ -117,6 +117,32 @@ func (b *batchTxn) set(key, val []byte) error {
 	return err
 }
 
+func (b *batchTxn) setEntry(e *badger.Entry) error {
+	err := b.txn.SetEntry(e)
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		if err := b.txn.Commit(); err != nil {
+			return err
+		}
+		b.txn = b.db.NewTransaction(true)
+		err = b.txn.SetEntry(e)
+	}
+	return err
+}
+
+// metaDeleted is the badger user-meta bit on a doc info entry whose
+// document is deleted, so counting live documents (the _all_docs offset)
+// needs keys only, not values.
+const metaDeleted = 1
+
+// putDocInfo writes a doc info record, tagging deleted documents.
+func (sh *Shard) putDocInfo(bt *batchTxn, id string, info []byte, deleted bool) error {
+	e := badger.NewEntry(sh.keys.doc(id), info)
+	if deleted {
+		e = e.WithMeta(metaDeleted)
+	}
+	return bt.setEntry(e)
+}
+
 func (b *batchTxn) delete(key []byte) error {
 	err := b.txn.Delete(key)
 	if errors.Is(err, badger.ErrTxnTooBig) {
@@ -405,7 +431,7 @@ func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, 
 	if err != nil {
 		return res, err
 	}
-	if err := bt.set(sh.keys.doc(d.ID), info); err != nil {
+	if err := sh.putDocInfo(bt, d.ID, info, di.tree.Deleted()); err != nil {
 		return res, err
 	}
 	st.Active += int64(len(info) - oldInfoSize)

@@ -165,9 +165,10 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, errors.New("no admin account configured: set DIVAN_ADMIN_USER and DIVAN_ADMIN_PASSWORD (CouchDB 3 refuses to start without an admin)")
 	}
 	n = &Node{cfg: cfg, log: cfg.Logger, name: id.Name, uuid: id.UUID, admins: admins}
+	started := n // `return nil, err` clears n before deferred calls run
 	defer func() {
 		if err != nil {
-			n.closeStorage()
+			_ = started.closeStorage()
 		}
 	}()
 
