@@ -83,11 +83,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		WithSyncWrites(true). // acknowledged writes are fsync'd; the updater batches them
 		WithDetectConflicts(false).
 		WithMemTableSize(opts.MemTableSize).
-		WithNumMemtables(3).
+		WithNumMemtables(2).
 		WithNumLevelZeroTables(4).
 		WithNumLevelZeroTablesStall(12).
-		WithBlockCacheSize(32 << 20).
-		WithIndexCacheSize(16 << 20).
+		WithBlockCacheSize(16 << 20).
+		WithIndexCacheSize(8 << 20).
 		WithValueLogFileSize(256 << 20).
 		// Bodies above 512 bytes live in the value log (WiscKey style):
 		// the LSM holds keys, trees and pointers, so flushes and
