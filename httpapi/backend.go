@@ -46,4 +46,14 @@ type Backend interface {
 	// AttachmentData returns the stored (possibly gzipped) bytes of an
 	// attachment of document id.
 	AttachmentData(ctx context.Context, db, id, digest string) ([]byte, error)
+
+	// Changes makes one pass over db's changes feed after opts.Since.
+	Changes(ctx context.Context, db string, opts fabric.ChangesOptions, fn func(fabric.ChangeRow) error) (fabric.ChangesResult, error)
+	// WaitForChange returns a channel closed at db's next write (or when ctx
+	// ends); cancel ctx once done waiting.
+	WaitForChange(ctx context.Context, db string) (<-chan struct{}, error)
+	// RevsDiff reports per id the given revisions db lacks.
+	RevsDiff(ctx context.Context, db string, revs map[string][]couch.Rev) (map[string]fabric.RevsDiff, error)
+	// AttachmentPolicy is how attachments are compressed on write.
+	AttachmentPolicy() couch.AttachmentPolicy
 }

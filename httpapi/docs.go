@@ -253,17 +253,19 @@ func (a *API) putDoc(rq *request, db, id string) error {
 	if err := couch.ValidateDocID(id); err != nil {
 		return err
 	}
-	if strings.HasPrefix(rq.r.Header.Get("Content-Type"), "multipart/related;") {
-		return errNotImpl // attachments arrive with their own issue
-	}
 	data, err := rq.body()
 	if err != nil {
 		return err
 	}
-	if !validJSON(data) {
-		return errInvalidJSON
+	var doc *couch.Doc
+	if ct := rq.r.Header.Get("Content-Type"); strings.HasPrefix(ct, "multipart/related;") {
+		doc, err = a.docFromMultipart(ct, data)
+	} else {
+		if !validJSON(data) {
+			return errInvalidJSON
+		}
+		doc, err = a.parseDocBody(data)
 	}
-	doc, err := a.parseDocBody(data)
 	if err != nil {
 		return err
 	}

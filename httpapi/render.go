@@ -21,6 +21,9 @@ type renderOpts struct {
 	// follows renders attachments with data as "follows" (multipart)
 	// instead of inline base64.
 	follows bool
+	// extraConflicts is rendered as `_conflicts` when meta is off (changes
+	// and bulk rows that know the conflicts without the tree).
+	extraConflicts []couch.Rev
 }
 
 // hasMeta reports whether rendering rv of doc with o adds any doc meta
@@ -119,6 +122,9 @@ func appendDoc(b []byte, doc *couch.Document, rv *couch.Revision, o renderOpts, 
 			b = append(b, `,"_local_seq":`...)
 			b = strconv.AppendUint(b, doc.Seq, 10)
 		}
+	}
+	if !meta && len(o.extraConflicts) > 0 {
+		b = appendRevArray(b, `,"_conflicts":`, o.extraConflicts)
 	}
 	if len(rv.Atts) > 0 {
 		b = appendAttachments(b, rv.Atts, &o)

@@ -26,7 +26,6 @@ var pendingServer = map[string]bool{
 
 // pendingDB lists database endpoints not served yet (501).
 var pendingDB = map[string]bool{
-	"_changes": true, "_bulk_get": true, "_revs_diff": true, "_missing_revs": true,
 	"_local_docs": true, "_find": true, "_index": true, "_explain": true,
 	"_shards": true, "_sync_shards": true, "_partition": true, "_purged_infos": true,
 	"_temp_view": true, "_search_cleanup": true, "_nouveau_cleanup": true,
@@ -135,6 +134,18 @@ func (a *API) dbRequest(rq *request, db string) error {
 	case "_bulk_docs":
 		if len(p) == 2 {
 			return a.bulkDocs(rq, db)
+		}
+	case "_changes":
+		if len(p) == 2 {
+			return a.changes(rq, db)
+		}
+	case "_revs_diff", "_missing_revs":
+		if len(p) == 2 {
+			return a.revsDiff(rq, db, second == "_missing_revs")
+		}
+	case "_bulk_get":
+		if len(p) == 2 {
+			return a.bulkGet(rq, db)
 		}
 	case "_revs_limit":
 		if len(p) == 2 {
