@@ -48,6 +48,12 @@ SOAK ?= 10m
 soak: build ## long crash/restart cycles under load
 	DIVAN_SOAK=$(SOAK) $(GO) test -count=1 -timeout 0 -run 'Crash' -v ./internal/e2e/
 
+cluster: build ## three local nodes on 127.0.0.1:15984-15986, joined by /_cluster_setup
+	deploy/local-cluster.sh start
+
+cluster-stop:
+	deploy/local-cluster.sh stop
+
 vet:
 	$(GO) vet $(PKGS)
 

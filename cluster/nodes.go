@@ -16,11 +16,15 @@ type Member struct {
 	Name  string
 	Zone  string
 	Decom bool // excluded from placement of new databases
+	// GossipAddr is where the member was last seen gossiping, so a node
+	// that restarts can find the cluster again without seeds.
+	GossipAddr string
 }
 
 type nodeDoc struct {
-	Zone  string          `json:"zone,omitempty"`
-	Decom json.RawMessage `json:"decom,omitempty"`
+	Zone       string          `json:"zone,omitempty"`
+	Decom      json.RawMessage `json:"decom,omitempty"`
+	GossipAddr string          `json:"gossip_addr,omitempty"`
 }
 
 func (c *Cluster) nodesDB() (*shard.Shard, error) { return c.store.Get(NodesDB) }
@@ -38,6 +42,7 @@ func (c *Cluster) Members(ctx context.Context) ([]Member, error) {
 			var d nodeDoc
 			if json.Unmarshal(r.Doc.Body, &d) == nil {
 				m.Zone = d.Zone
+				m.GossipAddr = d.GossipAddr
 				s := string(d.Decom)
 				m.Decom = s == "true" || s == `"true"`
 			}
@@ -72,7 +77,7 @@ func (c *Cluster) PutMember(ctx context.Context, m Member) error {
 	if err != nil {
 		return err
 	}
-	body, _ := json.Marshal(nodeDoc{Zone: m.Zone, Decom: boolRaw(m.Decom)})
+	body, _ := json.Marshal(nodeDoc{Zone: m.Zone, Decom: boolRaw(m.Decom), GossipAddr: m.GossipAddr})
 	doc := &couch.Doc{ID: m.Name, Body: body}
 	if cur, err := sh.Open(ctx, m.Name, couch.OpenOptions{}); err == nil {
 		doc.Rev = cur.Revisions[0].Rev

@@ -20,6 +20,9 @@ type ShardMap struct {
 	// Changelog is kept verbatim: it is history, never read for routing.
 	Changelog json.RawMessage
 	Props     json.RawMessage
+	// Unsharded marks a node-local database (`_dbs`, `_nodes`, or a shard
+	// copy addressed by its own name): its one copy is named DB.
+	Unsharded bool
 }
 
 // Copy identifies one shard copy: a range of a database on a node.
@@ -31,7 +34,16 @@ type Copy struct {
 
 // ShardName is the name of the db's shard for range r.
 func (m *ShardMap) ShardName(r Range) string {
+	if m.Unsharded {
+		return m.DB
+	}
 	return "shards/" + r.String() + "/" + m.DB + m.Suffix
+}
+
+// NodeLocalMap is the map of a node-local database: one copy, named as the
+// database itself, on node, covering the whole ring.
+func NodeLocalMap(db, node string) *ShardMap {
+	return &ShardMap{DB: db, Unsharded: true, ByRange: map[Range][]string{{0, 0xffffffff}: {node}}, Props: json.RawMessage("{}")}
 }
 
 // Ranges returns the distinct ranges, sorted by start.

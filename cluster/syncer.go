@@ -160,9 +160,15 @@ func (s *Syncer) pushCopy(ctx context.Context, name string) error {
 	}
 	var peers []string
 	if name == DBsDB || name == NodesDB {
-		for n := range alive {
-			if n != self {
-				peers = append(peers, n)
+		// Node-local system dbs go to live cluster members only (mem3_sync):
+		// a node gossip can see is not a member until `_nodes` says so.
+		members, err := s.cl.Members(ctx)
+		if err != nil {
+			return err
+		}
+		for _, m := range members {
+			if m.Name != self && alive[m.Name] {
+				peers = append(peers, m.Name)
 			}
 		}
 	} else {

@@ -12,6 +12,9 @@ import (
 // fabric_db_create writes the map to all nodes. Members that cannot be
 // reached catch up through internal replication.
 func (f *Fabric) broadcastShardMap(ctx context.Context, db string) {
+	if f.cfg.NodeLocal {
+		return
+	}
 	self := f.cl.Self()
 	local, err := f.copies.Copy(ctx, self, cluster.DBsDB)
 	if err != nil {

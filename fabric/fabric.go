@@ -20,6 +20,9 @@ type Config struct {
 	// DefaultQ and DefaultN are `[cluster] q` and `n` (CouchDB: 2 and 3).
 	DefaultQ int
 	DefaultN int
+	// NodeLocal marks a fabric over a node's own unsharded databases: shard
+	// maps are not written to other nodes.
+	NodeLocal bool
 	// Attachments is the [attachments] compression policy and size limit.
 	Attachments couch.AttachmentPolicy
 	Logger      *slog.Logger
@@ -27,16 +30,30 @@ type Config struct {
 	Now func() time.Time
 }
 
+// Maps is where fabric finds databases and their shard maps: the cluster
+// view (*cluster.Cluster) for clustered databases, or a node's own unsharded
+// copies (cluster.NodeLocalMaps) for the node-local API.
+type Maps interface {
+	Self() string
+	Nodes(ctx context.Context) ([]string, error)
+	ShardMap(ctx context.Context, db string) (*cluster.ShardMap, error)
+	CreateDB(ctx context.Context, m *cluster.ShardMap) error
+	DeleteDB(ctx context.Context, db string) error
+	DBs(ctx context.Context, q shard.DocsQuery, fn func(name string) error) error
+}
+
+var _ Maps = (*cluster.Cluster)(nil)
+
 // Fabric coordinates clustered requests. It is safe for concurrent use.
 type Fabric struct {
 	cfg    Config
-	cl     *cluster.Cluster
+	cl     Maps
 	copies Copies
 	log    *slog.Logger
 }
 
 // New returns a Fabric over a cluster view and a way to reach shard copies.
-func New(cfg Config, cl *cluster.Cluster, copies Copies) *Fabric {
+func New(cfg Config, cl Maps, copies Copies) *Fabric {
 	if cfg.DefaultQ <= 0 {
 		cfg.DefaultQ = 2
 	}
@@ -79,6 +96,9 @@ func (f *Fabric) CreateDB(ctx context.Context, name string, opts CreateDBOptions
 	}
 	suffix := "." + strconv.FormatInt(f.cfg.Now().Unix(), 10)
 	m := cluster.Place(name, suffix, q, n, nodes, rand.IntN(len(nodes)))
+	if f.cfg.NodeLocal {
+		m = cluster.NodeLocalMap(name, f.cl.Self())
+	}
 	for _, r := range m.Ranges() {
 		for _, c := range m.Copies(r) {
 			err := f.copies.Create(ctx, c.Node, c.Name, m.Props)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"runtime/debug"
 )
 
@@ -43,6 +44,15 @@ type Config struct {
 	Authenticate func(user, password string) (ok, isAdmin bool)
 	// Logger receives one Info line per request; nil discards.
 	Logger *slog.Logger
+
+	// Cluster serves /_membership, /_node/{other node}, /{db}/_shards,
+	// /{db}/_sync_shards and /_cluster_setup's add_node. Nil answers as a
+	// single node (membership = NodeName).
+	Cluster ClusterView
+	// NodeLocal serves /_node/{this node}/<path> as /<path>: the
+	// node-local API over this node's unsharded dbs (_dbs, _nodes) and
+	// shard copies. Nil makes those paths 404.
+	NodeLocal http.Handler
 }
 
 // The UUID algorithms of CouchDB's [uuids] algorithm.

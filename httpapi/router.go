@@ -17,8 +17,7 @@ import (
 // yet; they answer 501 (after the admin check) instead of being mistaken
 // for database names.
 var pendingServer = map[string]bool{
-	"_active_tasks": true, "_membership": true, "_cluster_setup": true,
-	"_node": true, "_scheduler": true, "_replicate": true, "_reshard": true,
+	"_active_tasks": true, "_scheduler": true, "_replicate": true, "_reshard": true,
 	"_db_updates": true, "_stats": true, "_system": true, "_config": true,
 	"_restart": true, "_reload_query_servers": true, "_prometheus": true,
 	"_search_analyze": true, "_nouveau_analyze": true,
@@ -27,7 +26,7 @@ var pendingServer = map[string]bool{
 // pendingDB lists database endpoints not served yet (501).
 var pendingDB = map[string]bool{
 	"_local_docs": true, "_find": true, "_index": true, "_explain": true,
-	"_shards": true, "_sync_shards": true, "_partition": true, "_purged_infos": true,
+	"_partition": true, "_purged_infos": true,
 	"_temp_view": true, "_search_cleanup": true, "_nouveau_cleanup": true,
 	"_design_info": true,
 }
@@ -66,6 +65,14 @@ func (a *API) route(rq *request) error {
 			if err := rq.requireAdmin(); err != nil {
 				return err
 			}
+			switch p[0] {
+			case "_membership":
+				return a.handleMembership(rq)
+			case "_node":
+				return a.handleNode(rq)
+			case "_cluster_setup":
+				return a.handleClusterSetup(rq)
+			}
 			if pendingServer[p[0]] {
 				return errNotImpl
 			}
@@ -103,6 +110,13 @@ func (a *API) routeDB(rq *request, db string) error {
 
 func (a *API) dbRequest(rq *request, db string) error {
 	p := rq.parts
+	if len(p) == 2 && p[1] == "_sync_shards" {
+		// chttpd_auth_request: require_admin.
+		if err := rq.requireAdmin(); err != nil {
+			return err
+		}
+		return a.syncShards(rq, db)
+	}
 	if len(p) > 1 && (p[1] == "_compact" || p[1] == "_view_cleanup" && len(p) == 2) {
 		if err := rq.requireDBAdmin(db); err != nil {
 			return err
@@ -167,6 +181,10 @@ func (a *API) dbRequest(rq *request, db string) error {
 		if len(p) == 2 {
 			return a.purge(rq, db)
 		}
+	case "_shards":
+		return a.shardsReq(rq, db)
+	case "_sync_shards":
+		return notAllowed("POST") // mem3_httpd:handle_sync_req
 	case "_compact":
 		return a.compact(rq, db)
 	case "_view_cleanup":

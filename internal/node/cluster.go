@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/divandb/divan/cluster"
@@ -53,12 +54,14 @@ func (n *Node) startCluster(ctx context.Context) error {
 	host := n.advertiseHost()
 	rpcAddr := net.JoinHostPort(host, strconv.Itoa(n.rpcLn.Addr().(*net.TCPAddr).Port))
 	members, err := cluster.StartMembership(cluster.MembershipConfig{
-		Meta:          cluster.Meta{Name: n.name, RPCAddr: rpcAddr, Zone: n.cfg.Zone},
+		Meta: cluster.Meta{Name: n.name, RPCAddr: rpcAddr, Zone: n.cfg.Zone,
+			HTTPAddr: net.JoinHostPort(host, strconv.Itoa(n.ln.Addr().(*net.TCPAddr).Port))},
 		BindAddr:      n.cfg.BindAddress,
 		Port:          derivedPort(n.cfg.GossipPort, n.cfg.Port, 2000),
 		AdvertiseAddr: host,
-		Local:         n.cfg.Port == 0, // tests: fast loopback timings
-		Logger:        log,
+		// Loopback clusters (tests, `make cluster`) use fast timings.
+		Local:  strings.HasPrefix(host, "127.") || host == "::1",
+		Logger: log,
 	})
 	if err != nil {
 		n.rpcLn.Close()
@@ -109,30 +112,67 @@ func (n *Node) startCluster(ctx context.Context) error {
 		go n.watchMembership(bgCtx)
 		_ = n.syncer.Run(bgCtx)
 	}()
-	if len(n.cfg.Seeds) > 0 {
-		go n.joinSeeds(bgCtx)
+	if err := n.recordSelf(ctx); err != nil {
+		log.Warn("record own gossip address in _nodes", "err", err)
 	}
+	go n.reconnect(bgCtx)
 	log.Info("cluster services listening", "rpc", rpcAddr, "gossip_port", members.Port())
 	return nil
 }
 
-// joinSeeds contacts the seed nodes until one answers: seeds may start
-// after this node.
-func (n *Node) joinSeeds(ctx context.Context) {
+// reconnect keeps this node in touch with the cluster: it joins the
+// configured seeds and every `_nodes` member gossip does not see alive, at
+// the address the member last gossiped from, retrying with backoff. A node
+// restarted on new ports (or whose peers were) finds the others this way,
+// as CouchDB nodes reconnect to the members they know.
+func (n *Node) reconnect(ctx context.Context) {
 	wait := 200 * time.Millisecond
+	seeds := n.cfg.Seeds
 	for {
-		_, err := n.members.Join(n.cfg.Seeds)
-		if err == nil {
-			return
+		var addrs []string
+		addrs = append(addrs, seeds...)
+		if ms, err := n.cluster.Members(ctx); err == nil {
+			for _, m := range ms {
+				if _, alive := n.members.Lookup(m.Name); !alive && m.Name != n.name && m.GossipAddr != "" {
+					addrs = append(addrs, m.GossipAddr)
+				}
+			}
 		}
-		n.log.Debug("seeds not reachable yet", "seeds", n.cfg.Seeds, "err", err)
+		if len(addrs) > 0 {
+			if _, err := n.members.Join(addrs); err != nil {
+				n.log.Debug("cluster members not reachable yet", "addrs", addrs, "err", err)
+			} else {
+				wait = 200 * time.Millisecond
+				seeds = nil // seeds are for finding the cluster once
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, 10*time.Second)
+		wait = min(2*wait, 5*time.Second)
 	}
+}
+
+// recordSelf stores this node's current gossip address in its `_nodes`
+// document, so members can find it again after it moved ports.
+func (n *Node) recordSelf(ctx context.Context) error {
+	addr := net.JoinHostPort(n.advertiseHost(), strconv.Itoa(n.members.Port()))
+	ms, err := n.cluster.Members(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if m.Name == n.name {
+			if m.GossipAddr == addr {
+				return nil
+			}
+			m.GossipAddr = addr
+			return n.cluster.PutMember(ctx, m)
+		}
+	}
+	return n.cluster.PutMember(ctx, cluster.Member{Name: n.name, Zone: n.cfg.Zone, GossipAddr: addr})
 }
 
 // watchMembership sweeps all copies whenever gossip sees a node come or go,

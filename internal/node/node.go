@@ -192,6 +192,14 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	n.cluster = cl
+	n.ln = cfg.Listener
+	if n.ln == nil {
+		addr := net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.Port))
+		n.ln, err = net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		}
+	}
 	if err := n.startCluster(ctx); err != nil {
 		return nil, err
 	}
@@ -224,19 +232,21 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		return ok, ok
 	}
 	hcfg.Logger = cfg.Logger.With("component", "httpapi")
+	// The node-local API (/_node/_local/...) serves this node's own
+	// unsharded databases and shard copies through the same HTTP layer.
+	localFab := fabric.New(fabric.Config{NodeLocal: true, Logger: cfg.Logger},
+		cluster.NodeLocalMaps{SelfName: id.Name, Store: n.store}, fabric.LocalCopies{Self: id.Name, Store: n.store})
+	localAPI, err := httpapi.New(hcfg, localFab)
+	if err != nil {
+		return nil, err
+	}
+	hcfg.NodeLocal = localAPI
+	hcfg.Cluster = clusterView{n}
 	n.api, err = httpapi.New(hcfg, fab)
 	if err != nil {
 		return nil, err
 	}
 
-	n.ln = cfg.Listener
-	if n.ln == nil {
-		addr := net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.Port))
-		n.ln, err = net.Listen("tcp", addr)
-		if err != nil {
-			return nil, fmt.Errorf("listen on %s: %w", addr, err)
-		}
-	}
 	n.srv = &http.Server{
 		Handler:           n.api,
 		ReadHeaderTimeout: 30 * time.Second,
@@ -281,6 +291,9 @@ func (n *Node) Stop(ctx context.Context) error {
 }
 
 func (n *Node) closeStorage() error {
+	if n.srv == nil && n.ln != nil && n.cfg.Listener == nil { // a failed start
+		n.ln.Close()
+	}
 	if n.bgDone != nil { // a failed start: stop what startCluster began
 		_ = n.stopCluster(context.Background())
 	}

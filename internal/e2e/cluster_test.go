@@ -1,0 +1,170 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/divandb/divan/internal/testnode"
+)
+
+// startCluster starts three real divan processes and joins them with the
+// CouchDB cluster setup sequence, as an operator would.
+func startCluster(t *testing.T) []*testnode.Node {
+	t.Helper()
+	var nodes []*testnode.Node
+	for i := 1; i <= 3; i++ {
+		nodes = append(nodes, testnode.Start(t, testnode.Options{NodeName: fmt.Sprintf("n%d@127.0.0.1", i)}))
+	}
+	c := nodes[0].Client()
+	for _, n := range nodes[1:] {
+		c.Expect(t, http.StatusCreated, http.MethodPost, "/_cluster_setup", map[string]any{
+			"action": "add_node", "host": "127.0.0.1", "port": n.Port(),
+			"username": n.AdminUser(), "password": n.AdminPassword(),
+		}, "Content-Type", "application/json")
+	}
+	c.Expect(t, http.StatusCreated, http.MethodPost, "/_cluster_setup", map[string]any{"action": "finish_cluster"},
+		"Content-Type", "application/json")
+	want := []string{"n1@127.0.0.1", "n2@127.0.0.1", "n3@127.0.0.1"}
+	for _, n := range nodes {
+		testnode.Eventually(t, 30*time.Second, 50*time.Millisecond, func() (bool, string) {
+			var m struct {
+				All     []string `json:"all_nodes"`
+				Cluster []string `json:"cluster_nodes"`
+			}
+			status, _, body := n.Client().Do(t, http.MethodGet, "/_membership", nil)
+			if status != http.StatusOK || json.Unmarshal(body, &m) != nil {
+				return false, fmt.Sprintf("_membership: %d %s", status, body)
+			}
+			return slices.Equal(m.All, want) && slices.Equal(m.Cluster, want), fmt.Sprintf("_membership on %s: %s", n.URL(), body)
+		})
+	}
+	return nodes
+}
+
+// copyState returns, per shard copy on node, the sorted "id rev" pairs of
+// its documents, read through the node-local API.
+func copyState(t *testing.T, n *testnode.Node, node string) map[string][]string {
+	t.Helper()
+	c := n.Client()
+	var names []string
+	c.ExpectJSON(t, http.StatusOK, http.MethodGet, "/_node/"+node+"/_all_dbs", nil, &names)
+	out := map[string][]string{}
+	for _, name := range names {
+		if !strings.HasPrefix(name, "shards/") || !strings.Contains(name, "/big.") {
+			continue
+		}
+		var res struct {
+			Rows []struct {
+				ID    string `json:"id"`
+				Value struct {
+					Rev string `json:"rev"`
+				} `json:"value"`
+			} `json:"rows"`
+		}
+		c.ExpectJSON(t, http.StatusOK, http.MethodGet, "/_node/"+node+"/"+url.PathEscape(name)+"/_all_docs", nil, &res)
+		var pairs []string
+		for _, r := range res.Rows {
+			pairs = append(pairs, r.ID+" "+r.Value.Rev)
+		}
+		sort.Strings(pairs)
+		// Key by range: copies of one range on different nodes compare.
+		out[strings.Split(name, "/")[1]] = pairs
+	}
+	return out
+}
+
+func TestThreeNodeCluster(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t)
+	c1 := nodes[0].Client()
+	c1.Expect(t, http.StatusCreated, http.MethodPut, "/big?q=8&n=3", nil)
+	for _, n := range nodes {
+		testnode.Eventually(t, 20*time.Second, 50*time.Millisecond, func() (bool, string) {
+			status, _, body := n.Client().Do(t, http.MethodGet, "/big", nil)
+			return status == http.StatusOK, fmt.Sprintf("GET /big on %s: %d %s", n.URL(), status, body)
+		})
+	}
+	var shards struct {
+		Shards map[string][]string `json:"shards"`
+	}
+	c1.ExpectJSON(t, http.StatusOK, http.MethodGet, "/big/_shards", nil, &shards)
+	if len(shards.Shards) != 8 {
+		t.Fatalf("_shards: %d ranges, want 8", len(shards.Shards))
+	}
+	for r, ns := range shards.Shards {
+		if len(ns) != 3 {
+			t.Fatalf("range %s on %v, want 3 copies", r, ns)
+		}
+	}
+
+	// 10,000 docs written through every node.
+	const total = 10000
+	for b := 0; b < total/1000; b++ {
+		var docs []map[string]any
+		for i := range 1000 {
+			docs = append(docs, map[string]any{"_id": fmt.Sprintf("d%05d", b*1000+i), "n": b*1000 + i})
+		}
+		nodes[b%3].Client().Expect(t, http.StatusCreated, http.MethodPost, "/big/_bulk_docs", map[string]any{"docs": docs},
+			"Content-Type", "application/json")
+	}
+	for _, n := range nodes {
+		info := n.Client().Get(t, "/big")
+		if fmt.Sprint(info["doc_count"]) != fmt.Sprint(total) {
+			t.Fatalf("doc_count on %s = %v", n.URL(), info["doc_count"])
+		}
+	}
+	var before struct {
+		LastSeq string `json:"last_seq"`
+	}
+	nodes[1].Client().ExpectJSON(t, http.StatusOK, http.MethodGet, "/big/_changes?limit=0&since=now", nil, &before)
+
+	// One node down: writes still answer (201 at w=2 with two copies up),
+	// reads and _changes work.
+	nodes[2].Stop()
+	for i := range 50 {
+		status, _, body := c1.Do(t, http.MethodPut, fmt.Sprintf("/big/down%02d", i), map[string]any{"i": i})
+		if status != http.StatusCreated && status != http.StatusAccepted {
+			t.Fatalf("write with a node down: %d %s", status, body)
+		}
+	}
+	nodes[1].Client().Get(t, "/big/d00042")
+	var ch struct {
+		Results []json.RawMessage `json:"results"`
+	}
+	nodes[1].Client().ExpectJSON(t, http.StatusOK, http.MethodGet, "/big/_changes?since="+url.QueryEscape(before.LastSeq), nil, &ch)
+	if len(ch.Results) < 50 {
+		t.Fatalf("_changes since before the outage: %d rows, want >= 50", len(ch.Results))
+	}
+
+	// It returns; every copy of every range converges.
+	nodes[2].Restart()
+	testnode.Eventually(t, 60*time.Second, 200*time.Millisecond, func() (bool, string) {
+		states := map[string]map[string][]string{}
+		for i, n := range nodes {
+			states[fmt.Sprintf("n%d@127.0.0.1", i+1)] = copyState(t, n, fmt.Sprintf("n%d@127.0.0.1", i+1))
+		}
+		ref := states["n1@127.0.0.1"]
+		count := 0
+		for _, pairs := range ref {
+			count += len(pairs)
+		}
+		if count != total+50 {
+			return false, fmt.Sprintf("n1 copies hold %d docs, want %d", count, total+50)
+		}
+		for node, s := range states {
+			for r, pairs := range ref {
+				if !slices.Equal(s[r], pairs) {
+					return false, fmt.Sprintf("copy of %s on %s differs from n1's (%d vs %d docs)", r, node, len(s[r]), len(pairs))
+				}
+			}
+		}
+		return true, ""
+	})
+}
