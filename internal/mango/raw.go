@@ -2,8 +2,8 @@ package mango
 
 import (
 	"bytes"
-	"unicode/utf16"
-	"unicode/utf8"
+
+	"github.com/divandb/divan/internal/rawjson"
 )
 
 // Documents are matched in their JSON text: a field is found by scanning the
@@ -115,82 +115,7 @@ func decodeString(d []byte) ([]byte, bool) {
 	if bytes.IndexByte(s, '\\') < 0 {
 		return s, true
 	}
-	return unescape(s), true
-}
-
-// unescape decodes JSON escapes; bad escapes and lone surrogates become
-// U+FFFD as with encoding/json.
-func unescape(s []byte) []byte {
-	out := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '\\' {
-			out = append(out, c)
-			continue
-		}
-		i++
-		if i >= len(s) {
-			break
-		}
-		switch s[i] {
-		case '"', '\\', '/':
-			out = append(out, s[i])
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r, ok := hex4(s[i+1:])
-			if !ok {
-				out = utf8.AppendRune(out, utf8.RuneError)
-				continue
-			}
-			i += 4
-			if utf16.IsSurrogate(r) {
-				if i+6 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' {
-					if r2, ok := hex4(s[i+3:]); ok {
-						if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
-							out = utf8.AppendRune(out, d)
-							i += 6
-							continue
-						}
-					}
-				}
-				r = utf8.RuneError
-			}
-			out = utf8.AppendRune(out, r)
-		default:
-			out = utf8.AppendRune(out, utf8.RuneError)
-		}
-	}
-	return out
-}
-
-func hex4(s []byte) (rune, bool) {
-	if len(s) < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range s[:4] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
+	return rawjson.Unescape(s), true
 }
 
 // keyIs reports whether the string literal k decodes to name.
