@@ -65,9 +65,10 @@ func (sh *Shard) AttachmentData(ctx context.Context, digest string) ([]byte, err
 				continue // a longer digest sharing this prefix
 			}
 			found = true
-			var err error
-			out, err = it.Item().ValueCopy(out[len(out):])
-			if err != nil {
+			if err := it.Item().Value(func(v []byte) error {
+				out = append(out, v...)
+				return nil
+			}); err != nil {
 				return err
 			}
 		}

@@ -80,3 +80,26 @@ func TestAttachments(t *testing.T) {
 		t.Fatalf("replicated stub: %+v", doc.Revisions[0])
 	}
 }
+
+func TestLargeAttachmentSpansChunks(t *testing.T) {
+	ctx := context.Background()
+	sh := mustCreate(t, openTestStore(t), "s")
+	data := make([]byte, 3*blobChunk+12345)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	att := couch.Attachment{Name: "big", ContentType: "application/octet-stream"}
+	if err := att.SetData(data, couch.DefaultAttachmentPolicy()); err != nil {
+		t.Fatal(err)
+	}
+	if r := put(t, sh, &couch.Doc{ID: "big", Body: []byte(`{}`), Atts: []couch.Attachment{att}}, true); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	got, err := sh.AttachmentData(ctx, att.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes back, want the %d written", len(got), len(data))
+	}
+}
