@@ -133,8 +133,10 @@ func (n *Node) reconnect(ctx context.Context) {
 		addrs = append(addrs, seeds...)
 		if ms, err := n.cluster.Members(ctx); err == nil {
 			for _, m := range ms {
-				if _, alive := n.members.Lookup(m.Name); !alive && m.Name != n.name && m.GossipAddr != "" {
-					addrs = append(addrs, m.GossipAddr)
+				if _, alive := n.members.Lookup(m.Name); !alive && m.Name != n.name {
+					if addr := memberGossipAddr(m); addr != "" {
+						addrs = append(addrs, addr)
+					}
 				}
 			}
 		}
@@ -153,6 +155,22 @@ func (n *Node) reconnect(ctx context.Context) {
 		}
 		wait = min(2*wait, 5*time.Second)
 	}
+}
+
+// defaultGossipPort is where a node on the default HTTP port 5984 gossips.
+const defaultGossipPort = 5984 + 2000
+
+// memberGossipAddr is where to reach a member: the address it recorded,
+// or, for a member added by hand (`PUT /_node/_local/_nodes/name@host`), its
+// host on the default gossip port, as CouchDB reaches name@host.
+func memberGossipAddr(m cluster.Member) string {
+	if m.GossipAddr != "" {
+		return m.GossipAddr
+	}
+	if _, host, ok := strings.Cut(m.Name, "@"); ok && host != "" {
+		return net.JoinHostPort(host, strconv.Itoa(defaultGossipPort))
+	}
+	return ""
 }
 
 // recordSelf stores this node's current gossip address in its `_nodes`
