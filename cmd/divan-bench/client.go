@@ -20,6 +20,7 @@ type client struct {
 	user, pass string
 	auth       bool
 	hc         *http.Client
+	stream     *http.Client // no overall timeout: continuous _changes feeds
 }
 
 // newClient parses rawURL (http://user:pass@host:port) and sizes the idle
@@ -53,6 +54,7 @@ func newClient(rawURL string, maxConc int, timeout time.Duration) (*client, erro
 		ForceAttemptHTTP2:   false,
 	}
 	c.hc = &http.Client{Transport: tr, Timeout: timeout}
+	c.stream = &http.Client{Transport: tr}
 	return c, nil
 }
 
@@ -62,22 +64,7 @@ func (c *client) close() { c.hc.CloseIdleConnections() }
 // do sends one request and reads the whole response into buf (which it
 // resets), so that the connection goes back to the pool. body may be nil.
 func (c *client) do(ctx context.Context, method, path string, body []byte, buf *bytes.Buffer) (int, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.auth {
-		req.SetBasicAuth(c.user, c.pass)
-	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.open(ctx, c.hc, method, path, body)
 	if err != nil {
 		return 0, err
 	}
@@ -87,6 +74,27 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, buf *
 		return resp.StatusCode, fmt.Errorf("read response: %w", err)
 	}
 	return resp.StatusCode, nil
+}
+
+// open sends one request with hc and returns the response, whose body the
+// caller must read and close. body may be nil.
+func (c *client) open(ctx context.Context, hc *http.Client, method, path string, body []byte) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.auth {
+		req.SetBasicAuth(c.user, c.pass)
+	}
+	return hc.Do(req)
 }
 
 // call is do for setup requests: any status other than 2xx is an error, and

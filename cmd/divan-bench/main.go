@@ -9,10 +9,24 @@
 //	get      GET /db/{id} of random ids from the data set    (docs/s)
 //	alldocs  GET /db/_all_docs?include_docs=true, paged with
 //	         limit=-alldocs-limit and startkey              (rows/s)
+//	changes  GET /db/_changes?since=0, the normal feed of a database
+//	         with -changes-docs changes, whole or in pages of
+//	         -changes-limit rows following last_seq         (rows/s)
+//	continuous  write-to-delivery latency: one continuous feed
+//	         (feed=continuous&since=now) on an idle database,
+//	         -continuous-writes single-doc PUTs one at a time,
+//	         each timed from sending the PUT to reading its
+//	         row; runs once, ignoring -duration and -c      (rows/s)
+//	bulkget  POST /db/_bulk_get?revs=true, -bulkget-batch random
+//	         id+rev pairs of the data set a request         (docs/s)
+//	revsdiff POST /db/_revs_diff, -revsdiff-batch ids a request
+//	         with one rev each, -revsdiff-missing of them
+//	         made up (missing), the rest current (present)  (revs/s)
 //
 // with p50/p99 request latency, and the node's peak RSS (VmHWM) when its pid
-// is known. The get/alldocs data set (-docs documents) is written with
-// _bulk_docs first. Non-2xx responses count as errors; the first one of each
+// is known. The data set of get, alldocs, bulkget and revsdiff (-docs
+// documents; also that of changes when -changes-docs is the same) is written
+// with _bulk_docs first. Non-2xx responses count as errors; the first one of each
 // run is printed. The exit status is 1 when any request failed.
 //
 // Against a running node (databases it creates are deleted afterwards):
@@ -64,6 +78,16 @@ type options struct {
 	timeout      time.Duration
 	jsonPath     string
 	keep         bool
+
+	changesDocs     int
+	changesLimit    int
+	contWrites      int
+	contGap         time.Duration
+	contHeartbeat   time.Duration
+	contWait        time.Duration
+	bulkGetBatch    int
+	revsDiffBatch   int
+	revsDiffMissing float64
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -76,12 +100,30 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.divanArgs, "divan-args", "", "extra space-separated flags for the node started by -divan")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "how long each workload runs at each concurrency")
 	conc := fs.String("c", "1,32", "comma-separated concurrency levels")
-	workloads := fs.String("workloads", strings.Join(workloadOrder(), ","), "comma-separated workloads to run")
-	fs.IntVar(&o.docs, "docs", 100_000, "documents in the data set read by get and alldocs")
+	workloads := fs.String("workloads", strings.Join(workloadOrder(), ","),
+		"comma-separated workloads to run:\n"+
+			"put: PUT /db/{id} new docs (docs/s)\n"+
+			"bulk: POST /db/_bulk_docs (docs/s)\n"+
+			"get: GET /db/{id} random ids of the data set (docs/s)\n"+
+			"alldocs: GET /db/_all_docs?include_docs=true pages (rows/s)\n"+
+			"changes: GET /db/_changes?since=0 normal feed, read whole (rows/s)\n"+
+			"continuous: PUT-to-row latency on a feed=continuous&since=now feed; runs once, c=1 (rows/s)\n"+
+			"bulkget: POST /db/_bulk_get?revs=true of random id+rev pairs (docs/s)\n"+
+			"revsdiff: POST /db/_revs_diff, present and missing revs (revs/s)\n")
+	fs.IntVar(&o.docs, "docs", 100_000, "documents in the data set read by get, alldocs, bulkget and revsdiff")
 	fs.IntVar(&o.docSize, "doc-size", 1024, "approximate size of each document's JSON, bytes")
 	fs.IntVar(&o.bulkBatch, "bulk-batch", 1000, "documents per _bulk_docs request")
 	fs.IntVar(&o.allDocsLimit, "alldocs-limit", 1000, "rows per _all_docs page")
 	fs.IntVar(&o.loadConc, "load-c", 4, "concurrent _bulk_docs requests while loading the data set")
+	fs.IntVar(&o.changesDocs, "changes-docs", 100_000, "changes: changes in the database read (the -docs data set when equal)")
+	fs.IntVar(&o.changesLimit, "changes-limit", 0, "changes: rows per _changes page, following last_seq; 0: the whole feed in one request")
+	fs.IntVar(&o.contWrites, "continuous-writes", 2000, "continuous: timed single-doc writes")
+	fs.DurationVar(&o.contGap, "continuous-gap", 5*time.Millisecond, "continuous: pause after each write's row arrives")
+	fs.DurationVar(&o.contHeartbeat, "continuous-heartbeat", 10*time.Second, "continuous: the feed's heartbeat parameter")
+	fs.DurationVar(&o.contWait, "continuous-wait", 10*time.Second, "continuous: longest wait for one write's row (then an error)")
+	fs.IntVar(&o.bulkGetBatch, "bulkget-batch", 100, "bulkget: documents per _bulk_get request")
+	fs.IntVar(&o.revsDiffBatch, "revsdiff-batch", 1000, "revsdiff: ids (one rev each) per _revs_diff request, at most -docs")
+	fs.Float64Var(&o.revsDiffMissing, "revsdiff-missing", 0.5, "revsdiff: fraction of the revs sent that the database does not have")
 	fs.DurationVar(&o.timeout, "timeout", time.Minute, "per-request timeout")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.BoolVar(&o.keep, "keep", false, "keep the benchmark databases (and, with -divan, the node's data dir and log)")
@@ -109,6 +151,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-docs, -bulk-batch, -alldocs-limit and -load-c must be at least 1")
 	case o.docSize < 100 || o.docSize > 512<<10:
 		return o, errors.New("-doc-size must be between 100 and 524288")
+	case o.changesDocs < 1 || o.contWrites < 1 || o.bulkGetBatch < 1 || o.revsDiffBatch < 1:
+		return o, errors.New("-changes-docs, -continuous-writes, -bulkget-batch and -revsdiff-batch must be at least 1")
+	case o.changesLimit < 0 || o.contGap < 0 || o.contHeartbeat < time.Millisecond || o.contWait <= 0:
+		return o, errors.New("-changes-limit and -continuous-gap must not be negative, -continuous-heartbeat at least 1ms, -continuous-wait positive")
+	case o.revsDiffMissing < 0 || o.revsDiffMissing > 1:
+		return o, errors.New("-revsdiff-missing must be between 0 and 1")
 	}
 	return o, nil
 }
@@ -206,16 +254,20 @@ func benchmark(ctx context.Context, log *slog.Logger, o options) (rep *report, e
 	rep = &report{Started: time.Now().UTC(), Target: redact(target), Machine: thisMachine(), Settings: settings{
 		Duration: o.duration.String(), Concurrency: o.conc, Docs: o.docs, DocSize: o.docSize,
 		BulkBatch: o.bulkBatch, AllDocsLimit: o.allDocsLimit,
+		ChangesDocs: o.changesDocs, ChangesLimit: o.changesLimit, ContinuousWrites: o.contWrites,
+		ContinuousGap: o.contGap.String(), BulkGetBatch: o.bulkGetBatch, RevsDiffBatch: o.revsDiffBatch,
+		RevsDiffMissing: o.revsDiffMissing,
 	}}
 	if n != nil {
 		defer func() {
 			rep.PeakRSS = rss.sample() // the last reading, just before SIGTERM
+			rep.PeakRSSSplit = rss.peakSplit()
 			if serr := n.stop(!o.keep); serr != nil {
 				log.Warn("node did not exit cleanly", "err", serr, "last_output", n.lastOutput())
 			}
 		}()
 	} else if rss != nil {
-		defer func() { rep.PeakRSS = rss.sample() }()
+		defer func() { rep.PeakRSS, rep.PeakRSSSplit = rss.sample(), rss.peakSplit() }()
 	}
 
 	cl, err := newClient(target, slices.Max(o.conc), o.timeout)
@@ -248,6 +300,9 @@ func benchmark(ctx context.Context, log *slog.Logger, o options) (rep *report, e
 	b, err := newBench(cl, log, benchConfig{
 		duration: o.duration, docs: o.docs, bulkBatch: o.bulkBatch, docSize: o.docSize,
 		allDocsLimit: o.allDocsLimit, loadConc: o.loadConc, keep: o.keep,
+		changesDocs: o.changesDocs, changesLimit: o.changesLimit,
+		contWrites: o.contWrites, contGap: o.contGap, contHeartbeat: o.contHeartbeat, contWait: o.contWait,
+		bulkGetBatch: o.bulkGetBatch, revsDiffBatch: o.revsDiffBatch, revsDiffMissing: o.revsDiffMissing,
 	})
 	if err != nil {
 		return rep, err
@@ -264,13 +319,26 @@ func benchmark(ctx context.Context, log *slog.Logger, o options) (rep *report, e
 		if err := b.prepare(runCtx, name); err != nil {
 			return rep, stopped(runCtx, fmt.Errorf("%s: %w", name, err))
 		}
-		for _, c := range o.conc {
-			log.Info("running", "workload", name, "c", c, "for", o.duration)
+		concs := o.conc
+		if name == wlContinuous { // one feed, one writer
+			concs = []int{1}
+		}
+		for _, c := range concs {
+			var res result
 			cpu := startCPUMeter(pid)
-			res := b.measure(runCtx, name, c, b.op(name, c))
+			if name == wlContinuous {
+				log.Info("running", "workload", name, "writes", o.contWrites)
+				res = b.continuous(runCtx)
+			} else {
+				log.Info("running", "workload", name, "c", c, "for", o.duration)
+				res = b.measure(runCtx, name, c, b.op(name, c))
+			}
 			res.setCPU(cpu.stop())
 			if rss != nil {
 				res.NodeVmHWM = rss.sample()
+				if cur := rss.current(); cur.RSS > 0 {
+					res.NodeRSS = &cur
+				}
 			}
 			rep.Results = append(rep.Results, res)
 			log.Info("done", "workload", name, "c", c, "rate", int(res.Rate), "unit", res.Unit,

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -24,35 +25,76 @@ func readVmHWM(pid int) (int64, error) {
 }
 
 // parseVmHWM extracts VmHWM from the text of /proc/<pid>/status.
-func parseVmHWM(status string) (int64, error) {
+func parseVmHWM(status string) (int64, error) { return parseStatusKB(status, "VmHWM") }
+
+// parseStatusKB extracts a "Key:  N kB" figure, in bytes, from the text of
+// /proc/<pid>/status.
+func parseStatusKB(status, key string) (int64, error) {
 	for line := range strings.Lines(status) {
-		rest, ok := strings.CutPrefix(line, "VmHWM:")
+		rest, ok := strings.CutPrefix(line, key+":")
 		if !ok {
 			continue
 		}
 		f := strings.Fields(rest)
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("unexpected VmHWM line %q", strings.TrimSpace(line))
+			return 0, fmt.Errorf("unexpected %s line %q", key, strings.TrimSpace(line))
 		}
 		kb, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("VmHWM: %w", err)
+			return 0, fmt.Errorf("%s: %w", key, err)
 		}
 		return kb * 1024, nil
 	}
-	return 0, errors.New("no VmHWM in status")
+	return 0, fmt.Errorf("no %s in status", key)
+}
+
+// rssSplit is a process's resident set at one moment and what it is made
+// of: anonymous memory (heap, stacks), file-backed pages (mapped files,
+// e.g. badger's memory-mapped tables and value log) and shared memory.
+// These are the kernel's counters also behind /proc/<pid>/smaps_rollup,
+// read from /proc/<pid>/status, which is cheap to read.
+type rssSplit struct {
+	RSS   int64 `json:"rss_bytes"`
+	Anon  int64 `json:"anon_bytes"`
+	File  int64 `json:"file_bytes"`
+	Shmem int64 `json:"shmem_bytes"`
+}
+
+// parseRSSSplit extracts VmRSS, RssAnon, RssFile and RssShmem.
+func parseRSSSplit(status string) (rssSplit, error) {
+	var r rssSplit
+	var errs []error
+	for _, f := range []struct {
+		key string
+		dst *int64
+	}{{"VmRSS", &r.RSS}, {"RssAnon", &r.Anon}, {"RssFile", &r.File}, {"RssShmem", &r.Shmem}} {
+		v, err := parseStatusKB(status, f.key)
+		*f.dst = v
+		errs = append(errs, err)
+	}
+	return r, errors.Join(errs...)
 }
 
 // rssSampler keeps the largest VmHWM seen for a process, sampled
-// periodically, so the peak survives the process dying before the end.
+// periodically, so the peak survives the process dying before the end,
+// and the composition of the largest resident set it sampled.
 type rssSampler struct {
 	pid  int
 	peak atomic.Int64
+
+	mu       sync.Mutex
+	last     rssSplit // the latest reading
+	maxSplit rssSplit // the reading with the largest RSS
 }
 
-// sample reads VmHWM once and folds it into the peak.
+// sample reads VmHWM and the resident set once and folds them into the
+// peak.
 func (s *rssSampler) sample() int64 {
-	if v, err := readVmHWM(s.pid); err == nil {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.pid))
+	if err != nil {
+		return s.peak.Load()
+	}
+	if v, err := parseVmHWM(string(b)); err == nil {
 		for {
 			old := s.peak.Load()
 			if v <= old || s.peak.CompareAndSwap(old, v) {
@@ -60,7 +102,38 @@ func (s *rssSampler) sample() int64 {
 			}
 		}
 	}
+	if split, err := parseRSSSplit(string(b)); err == nil {
+		s.mu.Lock()
+		s.last = split
+		if split.RSS > s.maxSplit.RSS {
+			s.maxSplit = split
+		}
+		s.mu.Unlock()
+	}
 	return s.peak.Load()
+}
+
+// current returns the latest resident set reading (zero if none).
+func (s *rssSampler) current() rssSplit {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
+}
+
+// peakSplit returns the sampled reading with the largest resident set, or
+// nil if there was none. VmHWM can be a little higher: it is exact, the
+// samples are 200 ms apart.
+func (s *rssSampler) peakSplit() *rssSplit {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.maxSplit.RSS == 0 {
+		return nil
+	}
+	r := s.maxSplit
+	return &r
 }
 
 // run samples every interval until ctx is done.

@@ -14,22 +14,23 @@ import (
 
 // result is one workload at one concurrency.
 type result struct {
-	Workload       string  `json:"workload"`
-	Concurrency    int     `json:"concurrency"`
-	Unit           string  `json:"unit"` // what Rate counts per second
-	Rate           float64 `json:"rate"`
-	RequestsPerSec float64 `json:"requests_per_s"`
-	Requests       int64   `json:"requests"`
-	Items          int64   `json:"items"`
-	Errors         int64   `json:"errors"` // failed requests; bulk: failed docs
-	Seconds        float64 `json:"seconds"`
-	P50            float64 `json:"p50_ms"`
-	P99            float64 `json:"p99_ms"`
-	Mean           float64 `json:"mean_ms"`
-	Max            float64 `json:"max_ms"`
-	Interrupted    bool    `json:"interrupted,omitempty"` // ended before -duration
-	FirstError     string  `json:"first_error,omitempty"`
-	NodeVmHWM      int64   `json:"node_vmhwm_bytes,omitempty"` // peak RSS so far
+	Workload       string    `json:"workload"`
+	Concurrency    int       `json:"concurrency"`
+	Unit           string    `json:"unit"` // what Rate counts per second
+	Rate           float64   `json:"rate"`
+	RequestsPerSec float64   `json:"requests_per_s"`
+	Requests       int64     `json:"requests"`
+	Items          int64     `json:"items"`
+	Errors         int64     `json:"errors"` // failed requests; bulk: failed docs
+	Seconds        float64   `json:"seconds"`
+	P50            float64   `json:"p50_ms"`
+	P99            float64   `json:"p99_ms"`
+	Mean           float64   `json:"mean_ms"`
+	Max            float64   `json:"max_ms"`
+	Interrupted    bool      `json:"interrupted,omitempty"` // ended before -duration
+	FirstError     string    `json:"first_error,omitempty"`
+	NodeVmHWM      int64     `json:"node_vmhwm_bytes,omitempty"` // peak RSS so far
+	NodeRSS        *rssSplit `json:"node_rss,omitempty"`         // resident set at the end of the run
 	// CPU: the node's, in cores (CPU seconds per second) and microseconds
 	// per item, and that of other processes on the machine, in cores; -1
 	// when unknown. Other work above ~0.1 cores makes the rates unreliable.
@@ -64,8 +65,10 @@ type report struct {
 	Settings settings   `json:"settings"`
 	Results  []result   `json:"results"`
 	// PeakRSS is the node's VmHWM in bytes, when its pid is known.
-	PeakRSS int64  `json:"node_peak_rss_bytes,omitempty"`
-	Failure string `json:"failure,omitempty"` // why the run stopped early
+	PeakRSS int64 `json:"node_peak_rss_bytes,omitempty"`
+	// PeakRSSSplit is the largest resident set sampled, by kind of page.
+	PeakRSSSplit *rssSplit `json:"node_peak_rss_sample,omitempty"`
+	Failure      string    `json:"failure,omitempty"` // why the run stopped early
 }
 
 type settings struct {
@@ -75,6 +78,14 @@ type settings struct {
 	DocSize      int    `json:"doc_size"`
 	BulkBatch    int    `json:"bulk_batch"`
 	AllDocsLimit int    `json:"alldocs_limit"`
+
+	ChangesDocs      int     `json:"changes_docs"`
+	ChangesLimit     int     `json:"changes_limit"` // 0: whole feed
+	ContinuousWrites int     `json:"continuous_writes"`
+	ContinuousGap    string  `json:"continuous_gap"`
+	BulkGetBatch     int     `json:"bulkget_batch"`
+	RevsDiffBatch    int     `json:"revsdiff_batch"`
+	RevsDiffMissing  float64 `json:"revsdiff_missing"`
 }
 
 type machine struct {
@@ -134,6 +145,10 @@ func (r *report) writeTable(w io.Writer) error {
 	}
 	if r.PeakRSS > 0 {
 		fmt.Fprintf(w, "\nnode peak RSS (VmHWM): %s\n", mib(r.PeakRSS))
+		if p := r.PeakRSSSplit; p != nil {
+			fmt.Fprintf(w, "largest sampled RSS %s: anon %s, file-backed %s, shmem %s\n",
+				mib(p.RSS), mibZero(p.Anon), mibZero(p.File), mibZero(p.Shmem))
+		}
 	}
 	if r.Failure != "" {
 		fmt.Fprintf(w, "\nrun stopped early: %s\n", r.Failure)
@@ -162,6 +177,14 @@ func mib(b int64) string {
 		return "?"
 	}
 	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+}
+
+// mibZero is mib for figures that may well be 0.
+func mibZero(b int64) string {
+	if b == 0 {
+		return "0"
+	}
+	return mib(b)
 }
 
 // fmtMs keeps three significant digits for small latencies.

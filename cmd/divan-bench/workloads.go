@@ -22,14 +22,24 @@ const (
 	wlBulk    = "bulk"
 	wlGet     = "get"
 	wlAllDocs = "alldocs"
+	// Changes and replication endpoints (replication.go).
+	wlChanges    = "changes"
+	wlContinuous = "continuous"
+	wlBulkGet    = "bulkget"
+	wlRevsDiff   = "revsdiff"
 )
 
-func workloadOrder() []string { return []string{wlPut, wlBulk, wlGet, wlAllDocs} }
+func workloadOrder() []string {
+	return []string{wlPut, wlBulk, wlGet, wlAllDocs, wlChanges, wlContinuous, wlBulkGet, wlRevsDiff}
+}
 
 // workloadUnit is what a workload's rate counts.
 func workloadUnit(name string) string {
-	if name == wlAllDocs {
+	switch name {
+	case wlAllDocs, wlChanges, wlContinuous:
 		return "rows/s"
+	case wlRevsDiff:
+		return "revs/s"
 	}
 	return "docs/s"
 }
@@ -43,6 +53,16 @@ type benchConfig struct {
 	allDocsLimit int
 	loadConc     int
 	keep         bool
+
+	changesDocs     int // changes in the database the changes workload reads
+	changesLimit    int // rows per _changes page; 0: the whole feed at once
+	contWrites      int // writes the continuous workload times
+	contGap         time.Duration
+	contHeartbeat   time.Duration
+	contWait        time.Duration // longest wait for one write's row
+	bulkGetBatch    int
+	revsDiffBatch   int
+	revsDiffMissing float64 // fraction of the revs sent that are missing
 }
 
 // bench runs the workloads against one node.
@@ -55,7 +75,8 @@ type bench struct {
 	payload int    // payload length giving docs of about cfg.docSize bytes
 	runs    atomic.Int64
 	created []string // databases to delete at the end
-	loaded  bool
+	loaded  map[string]bool
+	revs    []string // the data set's revisions, by document number
 }
 
 func newBench(cl *client, log *slog.Logger, cfg benchConfig) (*bench, error) {
@@ -63,7 +84,7 @@ func newBench(cl *client, log *slog.Logger, cfg benchConfig) (*bench, error) {
 	if _, err := rand.Read(tag[:]); err != nil {
 		return nil, err
 	}
-	b := &bench{cl: cl, log: log, cfg: cfg, prefix: "divan_bench_" + hex.EncodeToString(tag[:])}
+	b := &bench{cl: cl, log: log, cfg: cfg, prefix: "divan_bench_" + hex.EncodeToString(tag[:]), loaded: map[string]bool{}}
 	// Payloads are slices of 1 MB of random alphanumerics at varying offsets,
 	// so documents neither compress to nothing nor repeat each other.
 	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -152,6 +173,12 @@ type worker struct {
 	rng     *mrand.Rand
 	req     []byte       // request body scratch
 	resp    bytes.Buffer // response body, reused
+	// changes: where the next page starts ("" for 0) and the rows read in
+	// this pass over the feed so far.
+	since    string
+	passRows int
+	feed     feedCounter
+	copyBuf  []byte
 }
 
 // opFunc performs one request. It returns the items it completed (docs or
@@ -175,15 +202,13 @@ func (b *bench) prepare(ctx context.Context, name string) error {
 	switch name {
 	case wlPut, wlBulk:
 		return b.createDB(ctx, b.db(name))
-	case wlGet, wlAllDocs:
-		if b.loaded {
-			return nil
-		}
-		if err := b.load(ctx); err != nil {
-			return fmt.Errorf("load data set: %w", err)
-		}
-		b.loaded = true
-		return nil
+	case wlGet, wlAllDocs, wlBulkGet, wlRevsDiff:
+		return b.ensureLoaded(ctx, "data", b.cfg.docs)
+	case wlChanges:
+		db, n := b.changesDB()
+		return b.ensureLoaded(ctx, db, n)
+	case wlContinuous:
+		return b.createDB(ctx, b.db(wlContinuous))
 	}
 	return fmt.Errorf("unknown workload %q", name)
 }
@@ -245,6 +270,12 @@ func (b *bench) op(name string, conc int) opFunc {
 			}
 			return rows, 0, nil
 		}
+	case wlChanges:
+		return b.changesOp()
+	case wlBulkGet:
+		return b.bulkGetOp()
+	case wlRevsDiff:
+		return b.revsDiffOp()
 	}
 	panic("unknown workload " + name)
 }
@@ -265,15 +296,33 @@ func bulkResult(body []byte, n int) (int, int, error) {
 // member, and the benchmark's documents have none.
 func countRows(body []byte) int { return bytes.Count(body, []byte(`"key":`)) }
 
-// load writes the get/alldocs data set with _bulk_docs, cfg.loadConc
-// batches at a time.
-func (b *bench) load(ctx context.Context) error {
-	db := b.db("data")
+// ensureLoaded loads data set name (b.db(name)) with docs documents unless
+// this run already has.
+func (b *bench) ensureLoaded(ctx context.Context, name string, docs int) error {
+	if b.loaded[name] {
+		return nil
+	}
+	if err := b.load(ctx, name, docs); err != nil {
+		return fmt.Errorf("load data set %s: %w", name, err)
+	}
+	b.loaded[name] = true
+	return nil
+}
+
+// load writes a data set of docs documents named dataID(0..docs-1) with
+// _bulk_docs, cfg.loadConc batches at a time. For the "data" set it keeps
+// the revisions in b.revs.
+func (b *bench) load(ctx context.Context, name string, docs int) error {
+	db := b.db(name)
 	if err := b.createDB(ctx, db); err != nil {
 		return err
 	}
+	var revs []string
+	if name == "data" {
+		revs = make([]string, docs)
+	}
 	path := "/" + db + "/_bulk_docs"
-	batches := (b.cfg.docs + b.cfg.bulkBatch - 1) / b.cfg.bulkBatch
+	batches := (docs + b.cfg.bulkBatch - 1) / b.cfg.bulkBatch
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make([]error, b.cfg.loadConc)
@@ -287,11 +336,14 @@ func (b *bench) load(ctx context.Context) error {
 					return
 				}
 				first := batch * b.cfg.bulkBatch
-				n := min(b.cfg.bulkBatch, b.cfg.docs-first)
+				n := min(b.cfg.bulkBatch, docs-first)
 				w.req = b.appendBulk(w.req[:0], first, n, dataID)
 				status, err := b.cl.do(ctx, http.MethodPost, path, w.req, &w.resp)
 				if _, _, err = outcome(status, err, w.resp.Bytes(), n); err == nil {
 					_, _, err = bulkResult(w.resp.Bytes(), n)
+				}
+				if err == nil && revs != nil {
+					err = bulkRevs(w.resp.Bytes(), first, revs[first:first+n])
 				}
 				if err != nil {
 					errs[i] = err
@@ -305,8 +357,11 @@ func (b *bench) load(ctx context.Context) error {
 		return err
 	}
 	took := time.Since(start)
-	b.log.Info("data set loaded", "db", db, "docs", b.cfg.docs, "took", took.Round(time.Millisecond),
-		"docs_per_s", int(float64(b.cfg.docs)/took.Seconds()))
+	b.log.Info("data set loaded", "db", db, "docs", docs, "took", took.Round(time.Millisecond),
+		"docs_per_s", int(float64(docs)/took.Seconds()))
+	if revs != nil {
+		b.revs = revs
+	}
 	return nil
 }
 

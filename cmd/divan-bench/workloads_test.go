@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -23,7 +24,21 @@ type fakeCouch struct {
 
 	mu      sync.Mutex
 	dbs     map[string]map[string]json.RawMessage
-	failPut atomic.Bool // answer every single-doc PUT with 409
+	log     map[string][]string // ids in the order written: the changes feed
+	changed chan struct{}       // closed and replaced on every write
+	failPut atomic.Bool         // answer every single-doc PUT with 409
+}
+
+// wrote records a write to db for the changes feeds; f.mu must be held.
+func (f *fakeCouch) wrote(db, id string) {
+	if f.log == nil {
+		f.log = map[string][]string{}
+	}
+	f.log[db] = append(f.log[db], id)
+	if f.changed != nil {
+		close(f.changed)
+	}
+	f.changed = make(chan struct{})
 }
 
 func newFakeCouch(t *testing.T) (*fakeCouch, string) {
@@ -44,9 +59,13 @@ func (f *fakeCouch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(w, 401, map[string]string{"error": "unauthorized", "reason": "Name or password is incorrect."})
 		return
 	}
+	parts := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 2)
+	if len(parts) == 2 && parts[1] == "_changes" && r.URL.Query().Get("feed") == "continuous" {
+		f.continuous(w, r, parts[0])
+		return
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	parts := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 2)
 	switch {
 	case r.URL.Path == "/_up":
 		reply(w, 200, map[string]string{"status": "ok"})
@@ -61,6 +80,7 @@ func (f *fakeCouch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(w, 201, map[string]bool{"ok": true})
 	case len(parts) == 1 && r.Method == http.MethodDelete:
 		delete(f.dbs, parts[0])
+		delete(f.log, parts[0])
 		reply(w, 200, map[string]bool{"ok": true})
 	case f.dbs[parts[0]] == nil:
 		reply(w, 404, map[string]string{"error": "not_found", "reason": "Database does not exist."})
@@ -82,9 +102,16 @@ func (f *fakeCouch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			f.dbs[parts[0]][meta.ID] = d
+			f.wrote(parts[0], meta.ID)
 			out = append(out, map[string]any{"ok": true, "id": meta.ID, "rev": "1-x"})
 		}
 		reply(w, 201, out)
+	case parts[1] == "_changes":
+		f.normalChanges(w, r, parts[0])
+	case parts[1] == "_bulk_get":
+		f.bulkGet(w, r, f.dbs[parts[0]])
+	case parts[1] == "_revs_diff":
+		f.revsDiff(w, r, f.dbs[parts[0]])
 	case parts[1] == "_all_docs":
 		f.allDocs(w, r, f.dbs[parts[0]])
 	case r.Method == http.MethodPut:
@@ -98,6 +125,7 @@ func (f *fakeCouch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.dbs[parts[0]][parts[1]] = body
+		f.wrote(parts[0], parts[1])
 		reply(w, 201, map[string]any{"ok": true, "id": parts[1], "rev": "1-x"})
 	case r.Method == http.MethodGet:
 		doc, ok := f.dbs[parts[0]][parts[1]]
@@ -109,6 +137,118 @@ func (f *fakeCouch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		reply(w, 405, map[string]string{"error": "method_not_allowed"})
 	}
+}
+
+// fakeSeq is the fake's update sequence text for position n of the log.
+func fakeSeq(n int) string { return strconv.Itoa(n) + "-fake" }
+
+func parseFakeSeq(s string) (int, bool) {
+	n, err := strconv.Atoi(strings.TrimSuffix(s, "-fake"))
+	return n, err == nil && n >= 0
+}
+
+// normalChanges serves feed=normal, laid out one row a line like CouchDB.
+func (f *fakeCouch) normalChanges(w http.ResponseWriter, r *http.Request, db string) {
+	q := r.URL.Query()
+	log := f.log[db]
+	since, ok := parseFakeSeq(q.Get("since"))
+	if q.Get("since") == "" {
+		since, ok = 0, true
+	}
+	if !ok || since > len(log) {
+		reply(w, 400, map[string]string{"error": "bad_request", "reason": "since"})
+		return
+	}
+	end := len(log)
+	if l := q.Get("limit"); l != "" {
+		n, _ := strconv.Atoi(l)
+		end = min(end, since+n)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, "{\"results\":[\n")
+	for i := since; i < end; i++ {
+		if i > since {
+			io.WriteString(w, ",\n")
+		}
+		fmt.Fprintf(w, `{"seq":%q,"id":%q,"changes":[{"rev":"1-x"}]}`, fakeSeq(i+1), log[i])
+	}
+	fmt.Fprintf(w, "\n],\n\"last_seq\":%q,\"pending\":%d}\n", fakeSeq(end), len(log)-end)
+}
+
+// continuous serves feed=continuous&since=now with heartbeats.
+func (f *fakeCouch) continuous(w http.ResponseWriter, r *http.Request, db string) {
+	hb, _ := strconv.Atoi(r.URL.Query().Get("heartbeat"))
+	f.mu.Lock()
+	if f.dbs[db] == nil {
+		f.mu.Unlock()
+		reply(w, 404, map[string]string{"error": "not_found"})
+		return
+	}
+	next := len(f.log[db])
+	if f.changed == nil {
+		f.changed = make(chan struct{})
+	}
+	f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	w.(http.Flusher).Flush()
+	for {
+		f.mu.Lock()
+		log, changed := f.log[db], f.changed
+		f.mu.Unlock()
+		for ; next < len(log); next++ {
+			fmt.Fprintf(w, "{\"seq\":%q,\"id\":%q,\"changes\":[{\"rev\":\"1-x\"}]}\n", fakeSeq(next+1), log[next])
+		}
+		w.(http.Flusher).Flush()
+		select {
+		case <-changed:
+		case <-time.After(time.Duration(max(hb, 10)) * time.Millisecond):
+			io.WriteString(w, "\n")
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+func (f *fakeCouch) bulkGet(w http.ResponseWriter, r *http.Request, db map[string]json.RawMessage) {
+	var req struct {
+		Docs []struct{ ID, Rev string }
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		reply(w, 400, map[string]string{"error": "bad_request", "reason": err.Error()})
+		return
+	}
+	var results []any
+	for _, d := range req.Docs {
+		doc, ok := db[d.ID]
+		var entry any = map[string]any{"ok": doc}
+		if !ok || (d.Rev != "" && d.Rev != "1-x") {
+			entry = map[string]any{"error": map[string]string{"id": d.ID, "rev": d.Rev, "error": "not_found", "reason": "missing"}}
+		}
+		results = append(results, map[string]any{"id": d.ID, "docs": []any{entry}})
+	}
+	reply(w, 200, map[string]any{"results": results})
+}
+
+func (f *fakeCouch) revsDiff(w http.ResponseWriter, r *http.Request, db map[string]json.RawMessage) {
+	var req map[string][]string
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		reply(w, 400, map[string]string{"error": "bad_request", "reason": err.Error()})
+		return
+	}
+	out := map[string]any{}
+	for id, revs := range req {
+		var missing []string
+		for _, rev := range revs {
+			if _, ok := db[id]; !ok || rev != "1-x" {
+				missing = append(missing, rev)
+			}
+		}
+		if missing != nil {
+			out[id] = map[string]any{"missing": missing}
+		}
+	}
+	reply(w, 200, out)
 }
 
 func (f *fakeCouch) allDocs(w http.ResponseWriter, r *http.Request, db map[string]json.RawMessage) {
@@ -145,6 +285,8 @@ func testOptions(url string) options {
 		url: url, duration: 150 * time.Millisecond, conc: []int{1, 4},
 		workloads: workloadOrder(), docs: 2500, docSize: 1024, bulkBatch: 100,
 		allDocsLimit: 1000, loadConc: 2, timeout: 10 * time.Second,
+		changesDocs: 2500, contWrites: 50, contGap: time.Millisecond, contHeartbeat: 50 * time.Millisecond,
+		contWait: 5 * time.Second, bulkGetBatch: 100, revsDiffBatch: 1000, revsDiffMissing: 0.5,
 	}
 }
 
@@ -154,8 +296,8 @@ func TestBenchmarkAgainstFake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Results) != 8 {
-		t.Fatalf("%d results, want 8", len(rep.Results))
+	if len(rep.Results) != 15 { // continuous runs once
+		t.Fatalf("%d results, want 15", len(rep.Results))
 	}
 	for _, r := range rep.Results {
 		if r.Errors != 0 || r.FirstError != "" || r.Requests == 0 || r.Items == 0 || r.Rate <= 0 || r.P50 <= 0 || r.P99 < r.P50 {
@@ -240,6 +382,11 @@ func TestParseFlags(t *testing.T) {
 	if err != nil || !slices.Equal(o.conc, []int{32, 1}) || !slices.Equal(o.workloads, []string{wlPut, wlAllDocs}) {
 		t.Fatalf("%+v, %v", o, err)
 	}
+	o, err = parseFlags([]string{"-url", "http://x", "-workloads", "revsdiff,continuous,changes", "-changes-limit", "500", "-continuous-gap", "0s"}, io.Discard)
+	if err != nil || !slices.Equal(o.workloads, []string{wlChanges, wlContinuous, wlRevsDiff}) || o.changesLimit != 500 ||
+		o.contGap != 0 || o.contWrites != 2000 || o.bulkGetBatch != 100 || o.revsDiffBatch != 1000 || o.revsDiffMissing != 0.5 {
+		t.Fatalf("%+v, %v", o, err)
+	}
 	for _, args := range [][]string{
 		{},
 		{"-url", "http://x", "-divan", "bin/divan"},
@@ -249,6 +396,10 @@ func TestParseFlags(t *testing.T) {
 		{"-url", "http://x", "-workloads", "put,delete"},
 		{"-url", "http://x", "-duration", "0s"},
 		{"-url", "http://x", "extra"},
+		{"-url", "http://x", "-changes-limit", "-1"},
+		{"-url", "http://x", "-revsdiff-missing", "1.5"},
+		{"-url", "http://x", "-bulkget-batch", "0"},
+		{"-url", "http://x", "-continuous-heartbeat", "0s"},
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) accepted", args)
