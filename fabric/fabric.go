@@ -169,6 +169,19 @@ func (f *Fabric) ringCopies(ctx context.Context, m *cluster.ShardMap) ([]rangeCo
 	return out, nil
 }
 
+// oneCopy returns a reachable copy of db, for metadata every copy holds.
+func (f *Fabric) oneCopy(ctx context.Context, db string) (Copy, error) {
+	m, err := f.cl.ShardMap(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	ring, err := f.ringCopies(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	return ring[0].Copy, nil
+}
+
 type rangeCopy struct {
 	Copy
 	meta cluster.Copy
@@ -238,15 +251,11 @@ func (f *Fabric) DBInfo(ctx context.Context, db string) (*DBInfo, error) {
 
 // Security returns the db's _security object from one copy.
 func (f *Fabric) Security(ctx context.Context, db string) ([]byte, error) {
-	m, err := f.cl.ShardMap(ctx, db)
+	c, err := f.oneCopy(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	ring, err := f.ringCopies(ctx, m)
-	if err != nil {
-		return nil, err
-	}
-	return ring[0].Security(ctx)
+	return c.Security(ctx)
 }
 
 // SetSecurity stores the _security object on every copy.
@@ -256,15 +265,11 @@ func (f *Fabric) SetSecurity(ctx context.Context, db string, sec []byte) error {
 
 // RevsLimit returns the db's _revs_limit from one copy.
 func (f *Fabric) RevsLimit(ctx context.Context, db string) (int, error) {
-	m, err := f.cl.ShardMap(ctx, db)
+	c, err := f.oneCopy(ctx, db)
 	if err != nil {
 		return 0, err
 	}
-	ring, err := f.ringCopies(ctx, m)
-	if err != nil {
-		return 0, err
-	}
-	return ring[0].RevsLimit(ctx)
+	return c.RevsLimit(ctx)
 }
 
 // SetRevsLimit sets _revs_limit on every copy.
@@ -352,15 +357,11 @@ type purgeLimiter interface {
 
 // PurgedInfosLimit returns the db's _purged_infos_limit from one copy.
 func (f *Fabric) PurgedInfosLimit(ctx context.Context, db string) (int, error) {
-	m, err := f.cl.ShardMap(ctx, db)
+	c, err := f.oneCopy(ctx, db)
 	if err != nil {
 		return 0, err
 	}
-	ring, err := f.ringCopies(ctx, m)
-	if err != nil {
-		return 0, err
-	}
-	if pl, ok := ring[0].Copy.(purgeLimiter); ok {
+	if pl, ok := c.(purgeLimiter); ok {
 		return pl.PurgedInfosLimit(ctx)
 	}
 	return 1000, nil
