@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // ShardMap is a database's placement: which nodes hold a copy of which range.
@@ -23,6 +24,11 @@ type ShardMap struct {
 	// Unsharded marks a node-local database (`_dbs`, `_nodes`, or a shard
 	// copy addressed by its own name): its one copy is named DB.
 	Unsharded bool
+
+	// ranges caches Ranges: a map is not changed once built, and every
+	// document request routes through it.
+	rangesOnce sync.Once
+	ranges     []Range
 }
 
 // Copy identifies one shard copy: a range of a database on a node.
@@ -46,8 +52,14 @@ func NodeLocalMap(db, node string) *ShardMap {
 	return &ShardMap{DB: db, Unsharded: true, ByRange: map[Range][]string{{0, 0xffffffff}: {node}}, Props: json.RawMessage("{}")}
 }
 
-// Ranges returns the distinct ranges, sorted by start.
+// Ranges returns the distinct ranges, sorted by start. The slice is shared:
+// callers must not modify it, nor ByRange after the first call.
 func (m *ShardMap) Ranges() []Range {
+	m.rangesOnce.Do(func() { m.ranges = m.sortedRanges() })
+	return m.ranges
+}
+
+func (m *ShardMap) sortedRanges() []Range {
 	out := make([]Range, 0, len(m.ByRange))
 	for r := range m.ByRange {
 		out = append(out, r)
