@@ -132,7 +132,7 @@ func pushBatch(ctx context.Context, source, target SyncCopy, since uint64) (uint
 			if rev.Missing {
 				continue // purged or stemmed meanwhile; nothing to copy
 			}
-			d, err := replicatedDoc(ctx, source, doc, rev)
+			d, err := ReplicatedDoc(ctx, source.AttachmentData, doc, rev)
 			if err != nil {
 				return since, err
 			}
@@ -153,9 +153,10 @@ func pushBatch(ctx context.Context, source, target SyncCopy, since uint64) (uint
 	return reached, nil
 }
 
-// replicatedDoc builds the new_edits=false write of one revision: its full
-// known path and every attachment with its data.
-func replicatedDoc(ctx context.Context, source SyncCopy, doc *couch.Document, rev couch.Revision) (*couch.Doc, error) {
+// ReplicatedDoc builds the new_edits=false write of one revision of doc: its
+// full known path and every attachment with its data, read with attData.
+// Internal replication and fabric's read repair both write revisions so.
+func ReplicatedDoc(ctx context.Context, attData func(ctx context.Context, digest string) ([]byte, error), doc *couch.Document, rev couch.Revision) (*couch.Doc, error) {
 	path := doc.Tree.Path(rev.Rev)
 	ids := make([]string, len(path))
 	for i, r := range path {
@@ -166,7 +167,7 @@ func replicatedDoc(ctx context.Context, source SyncCopy, doc *couch.Document, re
 		Revisions: &couch.RevPath{Start: rev.Rev.Pos, IDs: ids},
 	}
 	for _, a := range rev.Atts {
-		data, err := source.AttachmentData(ctx, a.Digest)
+		data, err := attData(ctx, a.Digest)
 		if err != nil {
 			return nil, fmt.Errorf("push: attachment %s of %s: %w", a.Name, doc.ID, err)
 		}
