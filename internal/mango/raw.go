@@ -14,21 +14,9 @@ import (
 // maxDepth bounds nesting, as encoding/json does.
 const maxDepth = 10000
 
-func skipWS(d []byte, i int) int {
-	for i < len(d) {
-		switch d[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
 // trim drops white space around a value.
 func trim(d []byte) []byte {
-	i := skipWS(d, 0)
+	i := rawjson.SkipSpace(d, 0)
 	j := len(d)
 	for j > i {
 		switch d[j-1] {
@@ -138,7 +126,7 @@ func members(d []byte, fn func(key, val []byte) bool) bool {
 	if len(d) == 0 || d[0] != '{' {
 		return false
 	}
-	i := skipWS(d, 1)
+	i := rawjson.SkipSpace(d, 1)
 	if i < len(d) && d[i] == '}' {
 		return true
 	}
@@ -151,11 +139,11 @@ func members(d []byte, fn func(key, val []byte) bool) bool {
 			return false
 		}
 		key := d[i:kend]
-		i = skipWS(d, kend)
+		i = rawjson.SkipSpace(d, kend)
 		if i >= len(d) || d[i] != ':' {
 			return false
 		}
-		i = skipWS(d, i+1)
+		i = rawjson.SkipSpace(d, i+1)
 		vend := valueEnd(d, i)
 		if vend < 0 {
 			return false
@@ -163,13 +151,13 @@ func members(d []byte, fn func(key, val []byte) bool) bool {
 		if !fn(key, d[i:vend]) {
 			return true
 		}
-		i = skipWS(d, vend)
+		i = rawjson.SkipSpace(d, vend)
 		if i >= len(d) {
 			return false
 		}
 		switch d[i] {
 		case ',':
-			i = skipWS(d, i+1)
+			i = rawjson.SkipSpace(d, i+1)
 		case '}':
 			return true
 		default:
@@ -184,7 +172,7 @@ func elements(d []byte, fn func(val []byte) bool) bool {
 	if len(d) == 0 || d[0] != '[' {
 		return false
 	}
-	i := skipWS(d, 1)
+	i := rawjson.SkipSpace(d, 1)
 	if i < len(d) && d[i] == ']' {
 		return true
 	}
@@ -196,13 +184,13 @@ func elements(d []byte, fn func(val []byte) bool) bool {
 		if !fn(d[i:end]) {
 			return true
 		}
-		i = skipWS(d, end)
+		i = rawjson.SkipSpace(d, end)
 		if i >= len(d) {
 			return false
 		}
 		switch d[i] {
 		case ',':
-			i = skipWS(d, i+1)
+			i = rawjson.SkipSpace(d, i+1)
 		case ']':
 			return true
 		default:

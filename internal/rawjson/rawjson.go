@@ -30,13 +30,13 @@ type Member struct {
 // Members calls fn for each member of the JSON object in data, in order. It
 // stops at the first error fn returns.
 func Members(data []byte, fn func(m Member) error) error {
-	i := skipSpace(data, 0)
+	i := SkipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return ErrNotObject
 	}
-	i = skipSpace(data, i+1)
+	i = SkipSpace(data, i+1)
 	if i < len(data) && data[i] == '}' {
-		if skipSpace(data, i+1) != len(data) {
+		if SkipSpace(data, i+1) != len(data) {
 			return ErrSyntax
 		}
 		return nil
@@ -54,11 +54,11 @@ func Members(data []byte, fn func(m Member) error) error {
 		if err != nil {
 			return err
 		}
-		i = skipSpace(data, kend)
+		i = SkipSpace(data, kend)
 		if i >= len(data) || data[i] != ':' {
 			return ErrSyntax
 		}
-		i = skipSpace(data, i+1)
+		i = SkipSpace(data, i+1)
 		vend, err := ValueEnd(data, i)
 		if err != nil {
 			return err
@@ -66,15 +66,15 @@ func Members(data []byte, fn func(m Member) error) error {
 		if err := fn(Member{Key: key, RawKey: rawKey, Value: data[i:vend]}); err != nil {
 			return err
 		}
-		i = skipSpace(data, vend)
+		i = SkipSpace(data, vend)
 		if i >= len(data) {
 			return ErrSyntax
 		}
 		switch data[i] {
 		case ',':
-			i = skipSpace(data, i+1)
+			i = SkipSpace(data, i+1)
 		case '}':
-			if skipSpace(data, i+1) != len(data) {
+			if SkipSpace(data, i+1) != len(data) {
 				return ErrSyntax
 			}
 			return nil
@@ -86,11 +86,11 @@ func Members(data []byte, fn func(m Member) error) error {
 
 // Elements calls fn for each element of the JSON array in data, in order.
 func Elements(data []byte, fn func(v []byte) error) error {
-	i := skipSpace(data, 0)
+	i := SkipSpace(data, 0)
 	if i >= len(data) || data[i] != '[' {
 		return ErrSyntax
 	}
-	i = skipSpace(data, i+1)
+	i = SkipSpace(data, i+1)
 	if i < len(data) && data[i] == ']' {
 		return trailer(data, i+1)
 	}
@@ -102,13 +102,13 @@ func Elements(data []byte, fn func(v []byte) error) error {
 		if err := fn(data[i:end]); err != nil {
 			return err
 		}
-		i = skipSpace(data, end)
+		i = SkipSpace(data, end)
 		if i >= len(data) {
 			return ErrSyntax
 		}
 		switch data[i] {
 		case ',':
-			i = skipSpace(data, i+1)
+			i = SkipSpace(data, i+1)
 		case ']':
 			return trailer(data, i+1)
 		default:
@@ -159,7 +159,7 @@ func ValueEnd(data []byte, i int) (int, error) {
 
 // trailer checks that only white space follows data[i:].
 func trailer(data []byte, i int) error {
-	if skipSpace(data, i) != len(data) {
+	if SkipSpace(data, i) != len(data) {
 		return ErrSyntax
 	}
 	return nil
@@ -185,7 +185,9 @@ func stringEnd(data []byte, i int) (int, error) {
 	return 0, ErrSyntax
 }
 
-func skipSpace(data []byte, i int) int {
+// SkipSpace returns the index of the first byte at or after i that is not
+// JSON white space.
+func SkipSpace(data []byte, i int) int {
 	for i < len(data) {
 		switch data[i] {
 		case ' ', '\t', '\n', '\r':
