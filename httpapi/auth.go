@@ -28,6 +28,7 @@ var adminRoles = []string{"_admin"}
 func (a *API) authenticate(rq *request) error {
 	hdr := rq.r.Header.Get("Authorization")
 	if !strings.HasPrefix(hdr, "Basic ") {
+		a.cookieAuth(rq)
 		return nil
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(hdr[len("Basic "):]))
@@ -196,8 +197,8 @@ func urlSafe(c byte) bool {
 		c == '_' || c == '.' || c == '-' || c == ':'
 }
 
-// handleSession serves /_session. GET reports the user context; cookie login
-// (POST) arrives with the security issue.
+// handleSession serves /_session: GET reports the user context, POST logs in
+// with a cookie (session.go), DELETE logs out.
 func (a *API) handleSession(rq *request) error {
 	switch rq.method {
 	case http.MethodGet:
@@ -212,7 +213,12 @@ func (a *API) handleSession(rq *request) error {
 		}
 		b = append(b, `,"roles":`...)
 		b = appendStrings(b, rq.user.roles)
-		b = append(b, `},"info":{"authentication_handlers":["default"]`...)
+		b = append(b, `},"info":{"authentication_handlers":`...)
+		if a.cfg.SessionSecret != nil {
+			b = append(b, `["cookie","default"]`...)
+		} else {
+			b = append(b, `["default"]`...)
+		}
 		if rq.user.handler != "" {
 			b = append(b, `,"authenticated":`...)
 			b = rawjson.AppendString(b, rq.user.handler)
@@ -234,7 +240,7 @@ func (a *API) handleSession(rq *request) error {
 		rq.sendOK(status)
 		return nil
 	case http.MethodPost:
-		return errNotImpl
+		return a.login(rq)
 	}
 	return notAllowed("GET,HEAD,POST,DELETE")
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"time"
 )
 
 // Config configures the HTTP API. Use DefaultConfig and override fields; New
@@ -42,6 +43,14 @@ type Config struct {
 	// Authenticate checks HTTP Basic credentials: ok is false for wrong
 	// ones; isAdmin for server admins. Nil rejects every credential.
 	Authenticate func(user, password string) (ok, isAdmin bool)
+	// SessionSecret keys AuthSession cookies ([chttpd_auth] secret); nil
+	// disables cookie authentication (POST /_session answers 501).
+	SessionSecret []byte
+	// UserSalt returns the password salt of a user who may hold a session
+	// cookie, and whether that user is a server admin.
+	UserSalt func(user string) (salt string, isAdmin, ok bool)
+	// SessionTimeout is [chttpd_auth] timeout (600 s).
+	SessionTimeout time.Duration
 	// Logger receives one Info line per request; nil discards.
 	Logger *slog.Logger
 
@@ -87,6 +96,9 @@ func DefaultConfig() Config {
 // withDefaults returns c with zero fields set from DefaultConfig.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = 600 * time.Second
+	}
 	if c.NodeName == "" {
 		c.NodeName = d.NodeName
 	}

@@ -106,6 +106,8 @@ type Node struct {
 type identity struct {
 	Name string `json:"name"`
 	UUID string `json:"uuid"`
+	// Secret keys session cookies ([chttpd_auth] secret), hex.
+	Secret string `json:"secret,omitempty"`
 }
 
 func loadIdentity(dir, wantName string) (identity, error) {
@@ -120,7 +122,15 @@ func loadIdentity(dir, wantName string) (identity, error) {
 		if wantName != "" && wantName != id.Name {
 			return id, fmt.Errorf("data directory %s belongs to node %q, not %q", dir, id.Name, wantName)
 		}
-		return id, nil
+		if id.Secret != "" {
+			return id, nil
+		}
+		// A data directory from before session cookies: add a secret.
+		id.Secret, err = randomHex(32)
+		if err != nil {
+			return id, err
+		}
+		return id, writeIdentity(path, id)
 	case !errors.Is(err, os.ErrNotExist):
 		return id, err
 	}
@@ -128,17 +138,30 @@ func loadIdentity(dir, wantName string) (identity, error) {
 	if id.Name == "" {
 		id.Name = "divan@127.0.0.1"
 	}
-	var u [16]byte
-	if _, err := rand.Read(u[:]); err != nil {
+	if id.UUID, err = randomHex(16); err != nil {
 		return id, err
 	}
-	id.UUID = hex.EncodeToString(u[:])
-	b, _ = json.MarshalIndent(id, "", "  ")
+	if id.Secret, err = randomHex(32); err != nil {
+		return id, err
+	}
+	return id, writeIdentity(path, id)
+}
+
+func writeIdentity(path string, id identity) error {
+	b, _ := json.MarshalIndent(id, "", "  ")
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return id, err
+		return err
 	}
-	return id, os.Rename(tmp, path)
+	return os.Rename(tmp, path)
+}
+
+func randomHex(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
 }
 
 // Start opens storage, builds every layer and starts serving HTTP. On error
@@ -230,6 +253,11 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	hcfg.Authenticate = func(user, pass string) (bool, bool) {
 		ok := admins.Verify(user, pass)
 		return ok, ok
+	}
+	hcfg.SessionSecret = []byte(id.Secret)
+	hcfg.UserSalt = func(user string) (string, bool, bool) {
+		salt, ok := admins.Salt(user)
+		return salt, ok, ok
 	}
 	hcfg.Logger = cfg.Logger.With("component", "httpapi")
 	// The node-local API (/_node/_local/...) serves this node's own
