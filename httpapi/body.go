@@ -150,3 +150,16 @@ func jsonInt(v []byte) (int64, bool) {
 	n, err := strconv.ParseInt(string(v), 10, 64)
 	return n, err == nil
 }
+
+// postJSONObject is the opening of every POST endpoint that takes a JSON
+// object: 405 for other methods, 415 without a JSON Content-Type, 400 for a
+// body that is not a JSON object.
+func (rq *request) postJSONObject() ([]byte, error) {
+	if rq.method != http.MethodPost {
+		return nil, notAllowed("POST")
+	}
+	if err := rq.requireJSONCType(); err != nil {
+		return nil, err
+	}
+	return rq.jsonObjectBody()
+}

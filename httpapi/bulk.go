@@ -10,13 +10,7 @@ import (
 
 // bulkDocs serves POST /{db}/_bulk_docs.
 func (a *API) bulkDocs(rq *request, db string) error {
-	if rq.method != http.MethodPost {
-		return notAllowed("POST")
-	}
-	if err := rq.requireJSONCType(); err != nil {
-		return err
-	}
-	body, err := rq.jsonObjectBody()
+	body, err := rq.postJSONObject()
 	if err != nil {
 		return err
 	}

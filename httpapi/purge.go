@@ -9,13 +9,7 @@ import (
 
 // purge serves POST /{db}/_purge: body {"docid": ["rev", ...], ...}.
 func (a *API) purge(rq *request, db string) error {
-	if rq.method != http.MethodPost {
-		return notAllowed("POST")
-	}
-	if err := rq.requireJSONCType(); err != nil {
-		return err
-	}
-	body, err := rq.jsonObjectBody()
+	body, err := rq.postJSONObject()
 	if err != nil {
 		return err
 	}
