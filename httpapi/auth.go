@@ -39,10 +39,10 @@ func (a *API) authenticate(rq *request) error {
 	if !ok || (user == "_" && pass == "_") {
 		return nil // malformed or the "log me out" pair: anonymous
 	}
-	if a.cfg.Authenticate == nil {
+	if a.conf().Authenticate == nil {
 		return errBadCreds
 	}
-	valid, admin := a.cfg.Authenticate(user, pass)
+	valid, admin := a.conf().Authenticate(user, pass)
 	if !valid {
 		return errBadCreds
 	}
@@ -214,7 +214,7 @@ func (a *API) handleSession(rq *request) error {
 		b = append(b, `,"roles":`...)
 		b = appendStrings(b, rq.user.roles)
 		b = append(b, `},"info":{"authentication_handlers":`...)
-		if a.cfg.SessionSecret != nil {
+		if a.conf().SessionSecret != nil {
 			b = append(b, `["cookie","default"]`...)
 		} else {
 			b = append(b, `["default"]`...)

@@ -35,7 +35,7 @@ func (rq *request) requireJSONCType() error {
 // decompressed when Content-Encoding is gzip. It records the time spent in
 // X-CouchDB-Body-Time.
 func (rq *request) body() ([]byte, error) {
-	max := rq.api.cfg.MaxRequestSize
+	max := rq.api.conf().MaxRequestSize
 	r := rq.r
 	if r.ContentLength > max {
 		rq.w.Header()["Connection"] = connectionClose

@@ -37,11 +37,11 @@ type NodeInfo struct {
 // membership returns all_nodes and cluster_nodes; without a ClusterView
 // this node is the whole cluster.
 func (a *API) membership(ctx context.Context) (all, members []string, err error) {
-	if a.cfg.Cluster == nil {
-		self := []string{a.cfg.NodeName}
+	if a.conf().Cluster == nil {
+		self := []string{a.conf().NodeName}
 		return self, self, nil
 	}
-	all, members, err = a.cfg.Cluster.Membership(ctx)
+	all, members, err = a.conf().Cluster.Membership(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -56,10 +56,10 @@ func (a *API) membership(ctx context.Context) (all, members []string, err error)
 
 // selfInfo is SelfInfo, or just this node's name without a ClusterView.
 func (a *API) selfInfo() NodeInfo {
-	if a.cfg.Cluster == nil {
-		return NodeInfo{Name: a.cfg.NodeName}
+	if a.conf().Cluster == nil {
+		return NodeInfo{Name: a.conf().NodeName}
 	}
-	return a.cfg.Cluster.SelfInfo()
+	return a.conf().Cluster.SelfInfo()
 }
 
 // handleMembership serves GET /_membership (mem3_httpd).
@@ -135,8 +135,8 @@ func (a *API) syncShards(rq *request, db string) error {
 	if rq.method != http.MethodPost {
 		return notAllowed("POST")
 	}
-	if a.cfg.Cluster != nil {
-		if err := a.cfg.Cluster.SyncShards(rq.ctx, db); err != nil {
+	if a.conf().Cluster != nil {
+		if err := a.conf().Cluster.SyncShards(rq.ctx, db); err != nil {
 			return err
 		}
 	}
@@ -147,13 +147,13 @@ func (a *API) syncShards(rq *request, db string) error {
 // shardMap is Cluster.Shards; without a ClusterView every range of an
 // existing db is on this node (q=1).
 func (a *API) shardMap(ctx context.Context, db string) (map[string][]string, error) {
-	if a.cfg.Cluster == nil {
+	if a.conf().Cluster == nil {
 		if err := a.checkDB(ctx, db); err != nil {
 			return nil, err
 		}
-		return map[string][]string{"00000000-ffffffff": {a.cfg.NodeName}}, nil
+		return map[string][]string{"00000000-ffffffff": {a.conf().NodeName}}, nil
 	}
-	return a.cfg.Cluster.Shards(ctx, db)
+	return a.conf().Cluster.Shards(ctx, db)
 }
 
 // appendShardsJSON renders {"shards":{range:[nodes]}} with ranges and each

@@ -137,7 +137,7 @@ func (a *API) parseDocBody(data []byte) (*couch.Doc, error) {
 			return nil, err
 		}
 	}
-	if int64(len(doc.Body)) > a.cfg.MaxDocumentSize {
+	if int64(len(doc.Body)) > a.conf().MaxDocumentSize {
 		return nil, couch.Errorf(couch.CodeDocTooLarge, "%s", doc.ID)
 	}
 	return doc, nil

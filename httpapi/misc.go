@@ -19,7 +19,7 @@ func (a *API) handleWelcome(rq *request) error {
 	if rq.method != http.MethodGet {
 		return notAllowed("GET,HEAD")
 	}
-	c := &a.cfg
+	c := a.conf()
 	b := append(rq.buf[:0], `{"couchdb":"Welcome","version":`...)
 	b = rawjson.AppendString(b, c.Version)
 	b = append(b, `,"git_sha":`...)
@@ -200,7 +200,7 @@ func (a *API) postDBsInfo(rq *request) error {
 	}
 	var items [][]byte
 	_ = rawjson.Elements(keys, func(v []byte) error { items = append(items, v); return nil })
-	if len(items) > a.cfg.MaxDBsInfo {
+	if len(items) > a.conf().MaxDBsInfo {
 		return badRequest("too_many_keys")
 	}
 	b := append(rq.buf[:0], '[')

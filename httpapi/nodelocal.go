@@ -41,15 +41,15 @@ func (a *API) handleNode(rq *request) error {
 	node, rest := p[1], p[2:]
 	if node == "_local" && len(rest) == 0 {
 		b := append(rq.buf[:0], `{"name":`...)
-		b = appendJSONString(b, a.cfg.NodeName)
+		b = appendJSONString(b, a.conf().NodeName)
 		rq.sendJSON(http.StatusOK, append(b, '}'))
 		return nil
 	}
-	if node != "_local" && node != a.cfg.NodeName {
+	if node != "_local" && node != a.conf().NodeName {
 		var addr string
 		var known, alive bool
-		if a.cfg.Cluster != nil {
-			addr, known, alive = a.cfg.Cluster.NodeHTTPAddr(node)
+		if a.conf().Cluster != nil {
+			addr, known, alive = a.conf().Cluster.NodeHTTPAddr(node)
 		}
 		if !known {
 			return couch.Errorf(couch.CodeNotFound, "no such node: %s", node)
@@ -76,7 +76,7 @@ func (a *API) handleNode(rq *request) error {
 			return errNotImpl
 		}
 	}
-	if a.cfg.NodeLocal == nil {
+	if a.conf().NodeLocal == nil {
 		return couch.ErrNotFound
 	}
 	a.serveNodeLocal(rq, rest)
@@ -106,7 +106,7 @@ func (a *API) serveNodeLocal(rq *request, rest []string) {
 	r.URL.Path, r.URL.RawPath = nodeLocalPaths(rest)
 	r.RequestURI = r.URL.RequestURI()
 	r.Header.Set("X-Couch-Request-ID", rq.reqID)
-	a.cfg.NodeLocal.ServeHTTP(&statusWriter{ResponseWriter: rq.w, rq: rq}, r)
+	a.conf().NodeLocal.ServeHTTP(&statusWriter{ResponseWriter: rq.w, rq: rq}, r)
 }
 
 // proxyNode forwards the request to another node's /_node/_local/<rest>

@@ -31,10 +31,10 @@ func (a *API) purge(rq *request, db string) error {
 	if err != nil {
 		return err
 	}
-	if len(entries) > a.cfg.PurgeMaxDocIDs {
+	if len(entries) > a.conf().PurgeMaxDocIDs {
 		return badRequest("Exceeded maximum number of documents.")
 	}
-	if nrevs > a.cfg.PurgeMaxRevs {
+	if nrevs > a.conf().PurgeMaxRevs {
 		return badRequest("Exceeded maximum number of revisions.")
 	}
 	req := make(map[string][]couch.Rev, len(entries))

@@ -47,7 +47,7 @@ func (a *API) route(rq *request) error {
 	case "_session":
 		return a.handleSession(rq)
 	case "_all_dbs", "_dbs_info":
-		if a.cfg.AdminOnlyAllDBs {
+		if a.conf().AdminOnlyAllDBs {
 			if err := rq.requireAdmin(); err != nil {
 				return err
 			}

@@ -17,7 +17,9 @@ import (
 // API is the CouchDB HTTP API over a Backend. It implements http.Handler and
 // is safe for concurrent use.
 type API struct {
-	cfg   Config
+	// cfg is swapped whole by Reconfigure; handlers read it once per use
+	// through conf.
+	cfg   atomic.Pointer[Config]
 	b     Backend
 	log   *slog.Logger
 	uuids *uuidGen
@@ -33,6 +35,9 @@ type API struct {
 }
 
 var _ http.Handler = (*API)(nil)
+
+// conf returns the configuration in force.
+func (a *API) conf() *Config { return a.cfg.Load() }
 
 // New validates cfg (after filling its zero fields with defaults) and returns
 // an API serving b. It starts nothing.
@@ -53,12 +58,12 @@ func New(cfg Config, b Backend) (*API, error) {
 	}
 	cfg.Features = append([]string(nil), cfg.Features...)
 	a := &API{
-		cfg:          cfg,
 		b:            b,
 		log:          cfg.Logger,
 		uuids:        newUUIDGen(cfg.UUIDAlgorithm, cfg.UTCIDSuffix),
 		serverHeader: []string{"CouchDB/" + cfg.Version + " (Divan/" + cfg.DivanVersion + ")"},
 	}
+	a.cfg.Store(&cfg)
 	a.pool.New = func() any { return &request{buf: make([]byte, 0, 4096)} }
 	return a, nil
 }
@@ -163,7 +168,7 @@ func (a *API) logRequest(rq *request, start time.Time) {
 
 // serve authenticates the request and dispatches it.
 func (a *API) serve(rq *request) error {
-	if len(rq.r.RequestURI) > a.cfg.MaxURILength {
+	if len(rq.r.RequestURI) > a.conf().MaxURILength {
 		return errURITooLong
 	}
 	if err := rq.parsePath(); err != nil {

@@ -410,7 +410,7 @@ func TestConfigValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.cfg.MaxDocumentSize != 8000000 || a.cfg.UUIDAlgorithm != UUIDSequential || !isLowerHex(a.cfg.ServerUUID, 32) {
-		t.Errorf("zero config not defaulted: %+v", a.cfg)
+	if a.conf().MaxDocumentSize != 8000000 || a.conf().UUIDAlgorithm != UUIDSequential || !isLowerHex(a.conf().ServerUUID, 32) {
+		t.Errorf("zero config not defaulted: %+v", a.conf())
 	}
 }

@@ -24,7 +24,7 @@ const sessionCookie = "AuthSession"
 // cookieAuth authenticates rq from its AuthSession cookie, if any. A bad or
 // expired cookie leaves the request anonymous, as in CouchDB.
 func (a *API) cookieAuth(rq *request) {
-	if a.cfg.SessionSecret == nil || a.cfg.UserSalt == nil {
+	if a.conf().SessionSecret == nil || a.conf().UserSalt == nil {
 		return
 	}
 	c, err := rq.r.Cookie(sessionCookie)
@@ -35,12 +35,12 @@ func (a *API) cookieAuth(rq *request) {
 	if err != nil {
 		return
 	}
-	salt, admin, ok := a.cfg.UserSalt(user)
+	salt, admin, ok := a.conf().UserSalt(user)
 	if !ok {
 		return
 	}
 	now := time.Now()
-	issued, err := auth.VerifyCookie(c.Value, a.cfg.SessionSecret, salt, a.cfg.SessionTimeout, now)
+	issued, err := auth.VerifyCookie(c.Value, a.conf().SessionSecret, salt, a.conf().SessionTimeout, now)
 	if err != nil {
 		return
 	}
@@ -48,14 +48,14 @@ func (a *API) cookieAuth(rq *request) {
 	if admin {
 		rq.user.roles = adminRoles
 	}
-	if now.Sub(issued) > a.cfg.SessionTimeout/10 {
-		a.setSessionCookie(rq, auth.MakeCookie(a.cfg.SessionSecret, user, salt, now))
+	if now.Sub(issued) > a.conf().SessionTimeout/10 {
+		a.setSessionCookie(rq, auth.MakeCookie(a.conf().SessionSecret, user, salt, now))
 	}
 }
 
 func (a *API) setSessionCookie(rq *request, value string) {
 	cookie := sessionCookie + "=" + value + "; Version=1; Path=/; HttpOnly; Max-Age=" +
-		strconv.Itoa(int(a.cfg.SessionTimeout/time.Second))
+		strconv.Itoa(int(a.conf().SessionTimeout/time.Second))
 	if rq.r.TLS != nil {
 		cookie += "; Secure"
 	}
@@ -65,7 +65,7 @@ func (a *API) setSessionCookie(rq *request, value string) {
 // login serves POST /_session with a JSON or form body of name (or
 // username) and password.
 func (a *API) login(rq *request) error {
-	if a.cfg.SessionSecret == nil || a.cfg.UserSalt == nil {
+	if a.conf().SessionSecret == nil || a.conf().UserSalt == nil {
 		return errNotImpl
 	}
 	ctype, _, _ := strings.Cut(rq.r.Header.Get("Content-Type"), ";")
@@ -104,16 +104,16 @@ func (a *API) login(rq *request) error {
 		return couch.Errorf(couch.CodeBadContentType, "Content-Type must be application/x-www-form-urlencoded or application/json")
 	}
 	ok, admin := false, false
-	if a.cfg.Authenticate != nil && name != "" {
-		ok, admin = a.cfg.Authenticate(name, password)
+	if a.conf().Authenticate != nil && name != "" {
+		ok, admin = a.conf().Authenticate(name, password)
 	}
-	salt, _, saltOK := a.cfg.UserSalt(name)
+	salt, _, saltOK := a.conf().UserSalt(name)
 	if !ok || !saltOK {
 		// A failed login also clears the cookie.
 		rq.w.Header().Add("Set-Cookie", sessionCookie+"=; Version=1; Path=/; HttpOnly")
 		return errBadCreds
 	}
-	a.setSessionCookie(rq, auth.MakeCookie(a.cfg.SessionSecret, name, salt, time.Now()))
+	a.setSessionCookie(rq, auth.MakeCookie(a.conf().SessionSecret, name, salt, time.Now()))
 	if next, ok := rq.qs("next"); ok {
 		rq.setHeader("Location", rq.absoluteURI(next))
 		rq.sendOK(http.StatusFound)

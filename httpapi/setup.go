@@ -337,12 +337,12 @@ func (a *API) ensureDBs(ctx context.Context, dbs []string, failIfDone bool) erro
 
 // waitConnected is setup:wait_connected/0: every cluster member reachable.
 func (a *API) waitConnected(ctx context.Context) error {
-	if a.cfg.Cluster == nil {
+	if a.conf().Cluster == nil {
 		return nil
 	}
 	deadline := time.Now().Add(setupWaitTimeout)
 	for {
-		all, members, err := a.cfg.Cluster.Membership(ctx)
+		all, members, err := a.conf().Cluster.Membership(ctx)
 		if err != nil {
 			return err
 		}
@@ -380,7 +380,7 @@ func allConnected(all, members []string) bool {
 // enabled; Divan has no such switch, so only a missing ClusterView gives
 // "Cluster is not enabled.".
 func (a *API) addNode(rq *request, body setupBody) error {
-	if a.cfg.Cluster == nil {
+	if a.conf().Cluster == nil {
 		return badRequest(reasonNotEnabled)
 	}
 	host, ok := body.str("host")
@@ -393,7 +393,7 @@ func (a *API) addNode(rq *request, body setupBody) error {
 	if err != nil {
 		return err
 	}
-	if err := a.cfg.Cluster.Join(rq.ctx, info); err != nil {
+	if err := a.conf().Cluster.Join(rq.ctx, info); err != nil {
 		var ce *couch.Error
 		if errors.As(err, &ce) {
 			return err

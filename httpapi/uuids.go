@@ -154,7 +154,7 @@ func (a *API) handleUUIDs(rq *request) error {
 		switch {
 		case err != nil || n < 0:
 			return badRequest("count must be a positive integer")
-		case n > a.cfg.UUIDMaxCount:
+		case n > a.conf().UUIDMaxCount:
 			return badRequest("count parameter too large")
 		}
 		count = n
