@@ -14,6 +14,7 @@ import (
 	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/divandb/divan/internal/couch"
+	"github.com/divandb/divan/internal/mmaptrim"
 )
 
 // ErrClosed is returned by operations on a closed Store or Shard.
@@ -38,6 +39,10 @@ type Options struct {
 	// MemTableSize is badger's memtable size in bytes; memory use grows with
 	// it. Zero takes a default sized for the 200 MB RSS budget.
 	MemTableSize int64
+	// MappedBudget is how much of badger's memory-mapped files may stay
+	// resident in the process before its mappings are trimmed (see
+	// internal/mmaptrim). Zero takes 32 MiB; negative never trims.
+	MappedBudget int64
 	// OnCommit, when set, is called with the shard's name after every
 	// committed write batch (internal replication and caches listen). It
 	// must not block.
@@ -69,6 +74,9 @@ type Store struct {
 	opts Options
 	db   *badger.DB
 	log  *slog.Logger
+
+	stopTrim context.CancelFunc // ends the mmaptrim goroutine
+	trimDone chan struct{}
 
 	mu     sync.Mutex
 	shards map[string]*Shard // open shard copies by name
@@ -103,7 +111,33 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open badger at %s: %w", opts.Dir, err)
 	}
-	return &Store{opts: opts, db: db, log: opts.Logger, shards: map[string]*Shard{}}, nil
+	s := &Store{opts: opts, db: db, log: opts.Logger, shards: map[string]*Shard{}, trimDone: make(chan struct{})}
+	if err := s.startTrimmer(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// startTrimmer keeps badger's mappings from growing the resident set with
+// everything ever written (internal/mmaptrim).
+func (s *Store) startTrimmer() error {
+	if s.opts.MappedBudget < 0 {
+		close(s.trimDone)
+		s.stopTrim = func() {}
+		return nil
+	}
+	t, err := mmaptrim.New(mmaptrim.Options{Dir: s.opts.Dir, Budget: s.opts.MappedBudget, Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("mmap trimmer: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopTrim = cancel
+	go func() {
+		defer close(s.trimDone)
+		t.Run(ctx)
+	}()
+	return nil
 }
 
 // Close stops every shard's updater and closes badger. It is idempotent.
@@ -120,6 +154,8 @@ func (s *Store) Close() error {
 	for _, sh := range shards {
 		sh.close()
 	}
+	s.stopTrim()
+	<-s.trimDone
 	return s.db.Close()
 }
 

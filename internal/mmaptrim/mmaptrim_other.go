@@ -1,0 +1,10 @@
+//go:build !linux
+
+package mmaptrim
+
+const supported = false
+
+func fileResident() (int64, error) { return 0, nil }
+
+// Trim does nothing where /proc/self/maps does not exist.
+func (t *Trimmer) Trim() (int64, error) { return 0, nil }
