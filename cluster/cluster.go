@@ -72,18 +72,33 @@ func (c *Cluster) Self() string { return c.cfg.NodeName }
 // `_nodes` members not marked decom (mem3:allowed_nodes). A fresh node is a
 // cluster of one.
 func (c *Cluster) Nodes(ctx context.Context) ([]string, error) {
+	members, err := c.AllowedMembers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(members))
+	for i, m := range members {
+		out[i] = m.Name
+	}
+	return out, nil
+}
+
+// AllowedMembers returns the members new shard copies may be placed on:
+// those in `_nodes` not marked decom (mem3:allowed_nodes), or this node
+// alone before `_nodes` lists any.
+func (c *Cluster) AllowedMembers(ctx context.Context) ([]Member, error) {
 	members, err := c.Members(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	var out []Member
 	for _, m := range members {
 		if !m.Decom {
-			out = append(out, m.Name)
+			out = append(out, m)
 		}
 	}
 	if len(out) == 0 {
-		out = []string{c.cfg.NodeName}
+		out = []Member{{Name: c.cfg.NodeName, Zone: c.cfg.Zone}}
 	}
 	return out, nil
 }

@@ -25,6 +25,11 @@ func (l NodeLocalMaps) Self() string { return l.SelfName }
 // Nodes implements fabric.Maps: only this node.
 func (l NodeLocalMaps) Nodes(context.Context) ([]string, error) { return []string{l.SelfName}, nil }
 
+// AllowedMembers is this node alone.
+func (l NodeLocalMaps) AllowedMembers(context.Context) ([]Member, error) {
+	return []Member{{Name: l.SelfName}}, nil
+}
+
 // ShardMap implements fabric.Maps.
 func (l NodeLocalMaps) ShardMap(ctx context.Context, db string) (*ShardMap, error) {
 	if _, err := l.Store.Get(db); err != nil {

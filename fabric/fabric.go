@@ -20,6 +20,9 @@ type Config struct {
 	// DefaultQ and DefaultN are `[cluster] q` and `n` (CouchDB: 2 and 3).
 	DefaultQ int
 	DefaultN int
+	// Placement is `[cluster] placement` ("zone:n,…"), applied to new
+	// databases created without ?placement=; empty places by n alone.
+	Placement string
 	// NodeLocal marks a fabric over a node's own unsharded databases: shard
 	// maps are not written to other nodes.
 	NodeLocal bool
@@ -36,6 +39,7 @@ type Config struct {
 type Maps interface {
 	Self() string
 	Nodes(ctx context.Context) ([]string, error)
+	AllowedMembers(ctx context.Context) ([]cluster.Member, error)
 	ShardMap(ctx context.Context, db string) (*cluster.ShardMap, error)
 	CreateDB(ctx context.Context, m *cluster.ShardMap) error
 	DeleteDB(ctx context.Context, db string) error
@@ -90,14 +94,13 @@ func (f *Fabric) CreateDB(ctx context.Context, name string, opts CreateDBOptions
 	if n <= 0 {
 		n = f.cfg.DefaultN
 	}
-	nodes, err := f.cl.Nodes(ctx)
-	if err != nil {
-		return err
-	}
 	suffix := "." + strconv.FormatInt(f.cfg.Now().Unix(), 10)
-	m := cluster.Place(name, suffix, q, n, nodes, rand.IntN(len(nodes)))
+	var m *cluster.ShardMap
+	var err error
 	if f.cfg.NodeLocal {
 		m = cluster.NodeLocalMap(name, f.cl.Self())
+	} else if m, err = f.placeShards(ctx, name, suffix, q, n, opts.Placement); err != nil {
+		return err
 	}
 	for _, r := range m.Ranges() {
 		for _, c := range m.Copies(r) {
@@ -112,6 +115,37 @@ func (f *Fabric) CreateDB(ctx context.Context, name string, opts CreateDBOptions
 	}
 	f.broadcastShardMap(ctx, name)
 	return nil
+}
+
+// placeShards chooses the nodes of a new database's copies: by zone when a
+// placement is given (per request, else `[cluster] placement`), otherwise n
+// copies of each range round-robin over the allowed nodes from a random
+// start (mem3:choose_shards).
+func (f *Fabric) placeShards(ctx context.Context, name, suffix string, q, n int, placement string) (*cluster.ShardMap, error) {
+	members, err := f.cl.AllowedMembers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if placement == "" {
+		placement = f.cfg.Placement
+	}
+	if placement == "" {
+		nodes := make([]string, len(members))
+		for i, m := range members {
+			nodes[i] = m.Name
+		}
+		return cluster.Place(name, suffix, q, n, nodes, rand.IntN(len(nodes))), nil
+	}
+	rules, err := cluster.ParsePlacement(placement)
+	if err != nil {
+		return nil, couch.Errorf(couch.CodeBadRequest, "The `placement` value should be in a format `zone:n`.")
+	}
+	m, err := cluster.PlaceZoned(name, suffix, q, rules, members, rand.IntN)
+	if errors.Is(err, cluster.ErrNoNodesInZone) {
+		// chttpd answers the error mem3 raises as an unknown 500.
+		return nil, couch.Errorf(couch.CodeUnknown, "no_nodes_in_zone")
+	}
+	return m, err
 }
 
 // DeleteDB deletes a database's shard map, then its copies.

@@ -11,6 +11,8 @@ import (
 type CreateDBOptions struct {
 	Q int
 	N int
+	// Placement is ?placement= ("zone:n,…"); it overrides N.
+	Placement string
 }
 
 // DBInfo is a database's aggregated info (GET /{db}).

@@ -3,8 +3,8 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
-	"strings"
 
+	"github.com/divandb/divan/cluster"
 	"github.com/divandb/divan/fabric"
 	"github.com/divandb/divan/internal/couch"
 	"github.com/divandb/divan/internal/rawjson"
@@ -20,6 +20,9 @@ func (a *API) createDB(rq *request, db string) error {
 		return err
 	}
 	if err := a.b.CreateDB(rq.ctx, db, opts); err != nil {
+		return err
+	}
+	if err := a.afterCreateDB(rq.ctx, db); err != nil {
 		return err
 	}
 	rq.setHeader("Location", rq.absoluteURI("/"+couchURLEncode(db)))
@@ -46,8 +49,11 @@ func parseShardOpts(rq *request) (fabric.CreateDBOptions, error) {
 			o.Q = n
 		}
 	}
-	if v, ok := rq.qs("placement"); ok && !validPlacement(v) {
-		return o, badRequest("The `placement` value should be in a format `zone:n`.")
+	if v, ok := rq.qs("placement"); ok {
+		if _, err := cluster.ParsePlacement(v); err != nil {
+			return o, badRequest("The `placement` value should be in a format `zone:n`.")
+		}
+		o.Placement = v
 	}
 	if v, ok := rq.qs("engine"); ok && v != "couch" {
 		return o, badRequest("invalid_engine_extension")
@@ -62,31 +68,15 @@ func parseShardOpts(rq *request) (fabric.CreateDBOptions, error) {
 	return o, nil
 }
 
-// validPlacement checks "zone:n[,zone:n...]".
-func validPlacement(v string) bool {
-	rules := strings.FieldsFunc(v, func(r rune) bool { return r == ',' })
-	if len(rules) == 0 {
-		return false
-	}
-	for _, rule := range rules {
-		parts := strings.FieldsFunc(rule, func(r rune) bool { return r == ':' })
-		if len(parts) != 2 {
-			return false
-		}
-		if n, err := strconv.Atoi(parts[1]); err != nil || n <= 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // deleteDB serves DELETE /{db}.
 func (a *API) deleteDB(rq *request, db string) error {
 	if _, ok := rq.qs("rev"); ok {
 		return badRequest("You tried to DELETE a database with a ?=rev parameter. " +
 			"Did you mean to DELETE a document instead?")
 	}
-	if err := a.b.DeleteDB(rq.ctx, db); err != nil {
+	err := a.b.DeleteDB(rq.ctx, db)
+	a.secs.forget(db)
+	if err != nil {
 		return err
 	}
 	rq.sendOK(http.StatusOK)

@@ -18,9 +18,18 @@ import (
 // CouchDB cluster setup sequence, as an operator would.
 func startCluster(t *testing.T) []*testnode.Node {
 	t.Helper()
+	return startClusterWith(t, func(int) testnode.Options { return testnode.Options{} })
+}
+
+// startClusterWith is startCluster with node i's (1-based) options from
+// opts; node names are always n{i}@127.0.0.1.
+func startClusterWith(t *testing.T, opts func(i int) testnode.Options) []*testnode.Node {
+	t.Helper()
 	var nodes []*testnode.Node
 	for i := 1; i <= 3; i++ {
-		nodes = append(nodes, testnode.Start(t, testnode.Options{NodeName: fmt.Sprintf("n%d@127.0.0.1", i)}))
+		o := opts(i)
+		o.NodeName = fmt.Sprintf("n%d@127.0.0.1", i)
+		nodes = append(nodes, testnode.Start(t, o))
 	}
 	c := nodes[0].Client()
 	for _, n := range nodes[1:] {

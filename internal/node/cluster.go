@@ -174,7 +174,9 @@ func memberGossipAddr(m cluster.Member) string {
 }
 
 // recordSelf stores this node's current gossip address in its `_nodes`
-// document, so members can find it again after it moved ports.
+// document, so members can find it again after it moved ports, and its
+// configured zone (COUCHDB_ZONE's role), which wins over a zone recorded by
+// whoever added the node.
 func (n *Node) recordSelf(ctx context.Context) error {
 	addr := net.JoinHostPort(n.advertiseHost(), strconv.Itoa(n.members.Port()))
 	ms, err := n.cluster.Members(ctx)
@@ -183,10 +185,13 @@ func (n *Node) recordSelf(ctx context.Context) error {
 	}
 	for _, m := range ms {
 		if m.Name == n.name {
-			if m.GossipAddr == addr {
+			if m.GossipAddr == addr && (n.cfg.Zone == "" || m.Zone == n.cfg.Zone) {
 				return nil
 			}
 			m.GossipAddr = addr
+			if n.cfg.Zone != "" {
+				m.Zone = n.cfg.Zone
+			}
 			return n.cluster.PutMember(ctx, m)
 		}
 	}
