@@ -20,6 +20,8 @@ type SyncCopy interface {
 	Open(ctx context.Context, id string, opts couch.OpenOptions) (*couch.Document, error)
 	AttachmentData(ctx context.Context, digest string) ([]byte, error)
 	Update(ctx context.Context, docs []*couch.Doc, opts couch.UpdateOptions) ([]couch.UpdateResult, error)
+	Security(ctx context.Context) ([]byte, uint64, error)
+	SetSecurity(ctx context.Context, sec []byte, version uint64) (bool, error)
 }
 
 // SyncBatch is how many changes one push copies before checkpointing
@@ -42,7 +44,8 @@ func checkpointID(src, tgt shard.Info) string {
 
 // Push copies to target every change of source the target lacks, with full
 // revision paths and attachments, as replicated (new_edits=false) writes,
-// checkpointing on both copies after each batch. It returns the number of
+// checkpointing on both copies after each batch, and the source's
+// _security object when it is newer. It returns the number of
 // changes still pending when ctx ends, zero when the target caught up.
 // Conflicting edits on different copies become ordinary conflicts.
 func Push(ctx context.Context, source SyncCopy, sourceNode string, target SyncCopy, targetNode string) (pending int64, err error) {
@@ -53,6 +56,17 @@ func Push(ctx context.Context, source SyncCopy, sourceNode string, target SyncCo
 	tgt, err := target.Info(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("push: target info: %w", err)
+	}
+	if src.SecurityVersion > tgt.SecurityVersion {
+		// The target missed a _security setting (mem3_sync_security's
+		// job in CouchDB); the greater version wins on every copy.
+		sec, version, err := source.Security(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("push: source security: %w", err)
+		}
+		if _, err := target.SetSecurity(ctx, sec, version); err != nil {
+			return 0, fmt.Errorf("push: target security: %w", err)
+		}
 	}
 	id := checkpointID(src, tgt)
 	since := min(readCheckpoint(ctx, source, id), readCheckpoint(ctx, target, id))

@@ -112,3 +112,27 @@ func TestPushConverges(t *testing.T) {
 		t.Fatalf("idle push wrote to the target: seq %d -> %d", before.UpdateSeq, after.UpdateSeq)
 	}
 }
+
+// TestPushSecurity: a copy that missed a _security setting gets it from a
+// push in either direction, and an older setting never overwrites a newer.
+func TestPushSecurity(t *testing.T) {
+	ctx := context.Background()
+	a, b := twoCopies(t)
+	if _, err := a.SetSecurity(ctx, []byte(`{"members":{"names":["old"]}}`), 100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.SetSecurity(ctx, []byte(`{"members":{"names":["new"]}}`), 200); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range [][2]*shard.Shard{{a, b}, {b, a}} {
+		if _, err := Push(ctx, dir[0], "n1", dir[1], "n2"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, sh := range []*shard.Shard{a, b} {
+		sec, version, err := sh.Security(ctx)
+		if err != nil || version != 200 || string(sec) != `{"members":{"names":["new"]}}` {
+			t.Errorf("%p: security %s version %d %v; want the newer setting", sh, sec, version, err)
+		}
+	}
+}

@@ -18,8 +18,8 @@ type Copy interface {
 	Lookup(ctx context.Context, ids []string, includeDocs bool) ([]shard.DocRow, []bool, error)
 	CountBefore(ctx context.Context, key string, descending bool) (int64, error)
 	Info(ctx context.Context) (shard.Info, error)
-	Security(ctx context.Context) ([]byte, error)
-	SetSecurity(ctx context.Context, sec []byte) error
+	Security(ctx context.Context) (sec []byte, version uint64, err error)
+	SetSecurity(ctx context.Context, sec []byte, version uint64) (applied bool, err error)
 	RevsLimit(ctx context.Context) (int, error)
 	SetRevsLimit(ctx context.Context, limit int) error
 	Purge(ctx context.Context, revs map[string][]couch.Rev) (map[string][]couch.Rev, error)

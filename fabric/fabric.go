@@ -289,12 +289,27 @@ func (f *Fabric) Security(ctx context.Context, db string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.Security(ctx)
+	sec, _, err := c.Security(ctx)
+	return sec, err
 }
 
-// SetSecurity stores the _security object on every copy.
+// SetSecurity stores the _security object on every copy, versioned above
+// every version the reachable copies hold (and the clock) so that internal
+// replication carries it to copies that missed it and none reverts it.
 func (f *Fabric) SetSecurity(ctx context.Context, db string, sec []byte) error {
-	return f.onEveryCopy(ctx, db, func(ctx context.Context, c Copy) error { return c.SetSecurity(ctx, sec) })
+	version := uint64(f.cfg.Now().UnixNano())
+	err := f.onEveryCopy(ctx, db, func(ctx context.Context, c Copy) error {
+		_, v, err := c.Security(ctx)
+		version = max(version, v+1) // onEveryCopy calls one copy at a time
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return f.onEveryCopy(ctx, db, func(ctx context.Context, c Copy) error {
+		_, err := c.SetSecurity(ctx, sec, version)
+		return err
+	})
 }
 
 // RevsLimit returns the db's _revs_limit from one copy.

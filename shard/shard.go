@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -105,6 +106,7 @@ const (
 	metaUUID      = "uuid"
 	metaRevsLimit = "revs_limit"
 	metaSecurity  = "security"
+	metaSecVer    = "security_version"
 	metaProps     = "props"
 	metaPurgeLim  = "purged_infos_limit"
 )
@@ -198,6 +200,9 @@ type Info struct {
 	External    int64
 	Active      int64
 	Props       []byte
+	// SecurityVersion is the version of the _security object (see
+	// Security); internal replication compares it.
+	SecurityVersion uint64
 }
 
 // Info returns the shard's current counters.
@@ -205,24 +210,87 @@ func (sh *Shard) Info(ctx context.Context) (Info, error) {
 	sh.mu.Lock()
 	st := sh.stats
 	sh.mu.Unlock()
-	props, err := sh.getMeta(metaProps)
+	var props []byte
+	var secVersion uint64
+	err := sh.db.View(func(txn *badger.Txn) error {
+		var err error
+		if props, err = getValue(txn, sh.keys.meta(metaProps)); err != nil {
+			return err
+		}
+		_, secVersion, err = sh.readSecurity(txn)
+		return err
+	})
 	if err != nil {
-		return Info{}, err
+		return Info{}, fmt.Errorf("read info of %s: %w", sh.name, err)
 	}
 	return Info{
 		Name: sh.name, UUID: sh.uuid,
 		UpdateSeq: st.UpdateSeq, PurgeSeq: st.PurgeSeq,
 		DocCount: st.DocCount, DocDelCount: st.DocDelCount,
 		External: st.External, Active: st.Active, Props: props,
+		SecurityVersion: secVersion,
 	}, nil
 }
 
-// Security returns the raw _security object.
-func (sh *Shard) Security(ctx context.Context) ([]byte, error) { return sh.getMeta(metaSecurity) }
+// Security returns the raw _security object and its version (0 until it
+// is first set). Versions order settings across the copies of a database:
+// internal replication carries the greater (version, object) pair to every
+// copy, so the last setting wins everywhere, where CouchDB's
+// mem3_sync_security votes and may give up when copies disagree.
+func (sh *Shard) Security(ctx context.Context) ([]byte, uint64, error) {
+	var sec []byte
+	var version uint64
+	err := sh.db.View(func(txn *badger.Txn) error {
+		var err error
+		sec, version, err = sh.readSecurity(txn)
+		return err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("read security of %s: %w", sh.name, err)
+	}
+	return sec, version, nil
+}
 
-// SetSecurity stores the raw _security object (validated by the caller).
-func (sh *Shard) SetSecurity(ctx context.Context, sec []byte) error {
-	return sh.setMeta(metaSecurity, sec)
+func (sh *Shard) readSecurity(txn *badger.Txn) ([]byte, uint64, error) {
+	sec, err := getValue(txn, sh.keys.meta(metaSecurity))
+	if err != nil {
+		return nil, 0, err
+	}
+	v, err := getValue(txn, sh.keys.meta(metaSecVer))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return sec, 0, nil
+	}
+	if err != nil || len(v) != 8 {
+		return nil, 0, fmt.Errorf("bad security version %x: %w", v, err)
+	}
+	return sec, binary.BigEndian.Uint64(v), nil
+}
+
+// SetSecurity stores the raw _security object (validated by the caller) at
+// version, unless the copy holds a greater (version, object) pair already;
+// it reports whether it stored it. Version 0 means one above the current.
+func (sh *Shard) SetSecurity(ctx context.Context, sec []byte, version uint64) (applied bool, err error) {
+	err = sh.db.Update(func(txn *badger.Txn) error {
+		cur, curVer, err := sh.readSecurity(txn)
+		if err != nil {
+			return err
+		}
+		if version == 0 {
+			version = curVer + 1
+		}
+		if version < curVer || version == curVer && bytes.Compare(sec, cur) <= 0 {
+			return nil
+		}
+		applied = true
+		if err := txn.Set(sh.keys.meta(metaSecurity), sec); err != nil {
+			return err
+		}
+		return txn.Set(sh.keys.meta(metaSecVer), binary.BigEndian.AppendUint64(nil, version))
+	})
+	if err != nil {
+		return false, fmt.Errorf("write security of %s: %w", sh.name, err)
+	}
+	return applied, nil
 }
 
 // RevsLimit returns _revs_limit.

@@ -259,7 +259,7 @@ func TestPersistsAcrossReopen(t *testing.T) {
 	}
 	sh := mustCreate(t, s, "shards/x/db.1")
 	r := put(t, sh, &couch.Doc{ID: "k", Body: []byte(`{"x":"y"}`)}, true)
-	if err := sh.SetSecurity(ctx, []byte(`{"admins":{}}`)); err != nil {
+	if _, err := sh.SetSecurity(ctx, []byte(`{"admins":{}}`), 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -278,8 +278,8 @@ func TestPersistsAcrossReopen(t *testing.T) {
 	if err != nil || doc.Revisions[0].Rev != r.Rev {
 		t.Fatalf("after reopen: %v %v", doc, err)
 	}
-	if sec, _ := sh.Security(ctx); string(sec) != `{"admins":{}}` {
-		t.Fatalf("security = %s", sec)
+	if sec, version, _ := sh.Security(ctx); string(sec) != `{"admins":{}}` || version != 1 {
+		t.Fatalf("security = %s version %d, want version 1", sec, version)
 	}
 	info, _ := sh.Info(ctx)
 	if info.UpdateSeq != 1 || info.DocCount != 1 {
@@ -425,5 +425,44 @@ func TestCountBeforeWithCache(t *testing.T) {
 	got, err := sh.CountBefore(ctx, "k120", false)
 	if want := naive("k120", false); err != nil || got != want {
 		t.Fatalf("after a write: %d (%v), want %d", got, err, want)
+	}
+}
+
+// TestSecurityVersions: a copy keeps the greatest (version, object) pair,
+// so copies given the same settings in any order agree.
+func TestSecurityVersions(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	a, b := mustCreate(t, s, "shards/a/db.1"), mustCreate(t, s, "shards/b/db.1")
+	if sec, version, err := a.Security(ctx); err != nil || version != 0 || string(sec) != "{}" {
+		t.Fatalf("new copy: %s %d %v", sec, version, err)
+	}
+	sets := []struct {
+		sec     string
+		version uint64
+	}{{`{"v":1}`, 10}, {`{"v":3}`, 30}, {`{"v":2}`, 20}, {`{"v":0}`, 30}, {`{"v":4}`, 30}}
+	apply := func(sh *Shard, order []int) {
+		for _, i := range order {
+			if _, err := sh.SetSecurity(ctx, []byte(sets[i].sec), sets[i].version); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	apply(a, []int{0, 1, 2, 3, 4})
+	apply(b, []int{4, 3, 2, 1, 0})
+	for _, sh := range []*Shard{a, b} {
+		sec, version, err := sh.Security(ctx)
+		if err != nil || version != 30 || string(sec) != `{"v":4}` {
+			t.Errorf("%s: %s version %d %v; want {\"v\":4} at 30", sh.Name(), sec, version, err)
+		}
+	}
+	if applied, err := a.SetSecurity(ctx, []byte(`{"v":9}`), 29); err != nil || applied {
+		t.Errorf("older version applied = %v, %v", applied, err)
+	}
+	if applied, err := a.SetSecurity(ctx, []byte(`{"v":5}`), 0); err != nil || !applied {
+		t.Errorf("version 0 (next) applied = %v, %v", applied, err)
+	}
+	if _, version, _ := a.Security(ctx); version != 31 {
+		t.Errorf("version after a local set = %d, want 31", version)
 	}
 }

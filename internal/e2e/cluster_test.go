@@ -3,8 +3,10 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -31,16 +33,29 @@ func startClusterWith(t *testing.T, opts func(i int) testnode.Options) []*testno
 		o.NodeName = fmt.Sprintf("n%d@127.0.0.1", i)
 		nodes = append(nodes, testnode.Start(t, o))
 	}
+	joinCluster(t, nodes, []string{"n1@127.0.0.1", "n2@127.0.0.1", "n3@127.0.0.1"})
+	return nodes
+}
+
+// joinCluster runs the CouchDB cluster setup sequence on running nodes: the
+// first adds the others by their HTTP address (`add_node`), then
+// `finish_cluster`; it waits until every node's /_membership lists names
+// (the node names, sorted) as both reachable and members.
+func joinCluster(t *testing.T, nodes []*testnode.Node, names []string) {
+	t.Helper()
 	c := nodes[0].Client()
 	for _, n := range nodes[1:] {
+		host, _, err := net.SplitHostPort(n.Addr())
+		if err != nil {
+			t.Fatalf("node address %q: %v", n.Addr(), err)
+		}
 		c.Expect(t, http.StatusCreated, http.MethodPost, "/_cluster_setup", map[string]any{
-			"action": "add_node", "host": "127.0.0.1", "port": n.Port(),
+			"action": "add_node", "host": host, "port": n.Port(),
 			"username": n.AdminUser(), "password": n.AdminPassword(),
 		}, "Content-Type", "application/json")
 	}
 	c.Expect(t, http.StatusCreated, http.MethodPost, "/_cluster_setup", map[string]any{"action": "finish_cluster"},
 		"Content-Type", "application/json")
-	want := []string{"n1@127.0.0.1", "n2@127.0.0.1", "n3@127.0.0.1"}
 	for _, n := range nodes {
 		testnode.Eventually(t, 30*time.Second, 50*time.Millisecond, func() (bool, string) {
 			var m struct {
@@ -51,10 +66,9 @@ func startClusterWith(t *testing.T, opts func(i int) testnode.Options) []*testno
 			if status != http.StatusOK || json.Unmarshal(body, &m) != nil {
 				return false, fmt.Sprintf("_membership: %d %s", status, body)
 			}
-			return slices.Equal(m.All, want) && slices.Equal(m.Cluster, want), fmt.Sprintf("_membership on %s: %s", n.URL(), body)
+			return slices.Equal(m.All, names) && slices.Equal(m.Cluster, names), fmt.Sprintf("_membership on %s: %s", n.URL(), body)
 		})
 	}
-	return nodes
 }
 
 // copyState returns, per shard copy on node, the sorted "id rev" pairs of
@@ -162,6 +176,12 @@ func TestThreeNodeCluster(t *testing.T) {
 		}
 	}
 
+	// A _security change made while n3 is down reaches n3's copies when
+	// it returns (security is stored per copy).
+	sec := map[string]any{"admins": map[string]any{"names": []string{}, "roles": []string{"_admin"}},
+		"members": map[string]any{"names": []string{"carol"}, "roles": []string{}}}
+	c1.Expect(t, http.StatusOK, http.MethodPut, "/big/_security", sec, "Content-Type", "application/json")
+
 	// It returns; every copy of every range converges.
 	nodes[2].Restart()
 	testnode.Eventually(t, 60*time.Second, 200*time.Millisecond, func() (bool, string) {
@@ -182,6 +202,25 @@ func TestThreeNodeCluster(t *testing.T) {
 				if !slices.Equal(s[r], pairs) {
 					return false, fmt.Sprintf("copy of %s on %s differs from n1's (%d vs %d docs)", r, node, len(s[r]), len(pairs))
 				}
+			}
+		}
+		return true, ""
+	})
+	want, _ := json.Marshal(sec)
+	testnode.Eventually(t, 30*time.Second, 200*time.Millisecond, func() (bool, string) {
+		c3 := nodes[2].Client()
+		var names []string
+		c3.ExpectJSON(t, http.StatusOK, http.MethodGet, "/_node/n3@127.0.0.1/_all_dbs", nil, &names)
+		for _, name := range names {
+			if !strings.HasPrefix(name, "shards/") || !strings.Contains(name, "/big.") {
+				continue
+			}
+			_, got := c3.Expect(t, http.StatusOK, http.MethodGet, "/_node/n3@127.0.0.1/"+url.PathEscape(name)+"/_security", nil)
+			var a, b any
+			json.Unmarshal(got, &a)
+			json.Unmarshal(want, &b)
+			if !reflect.DeepEqual(a, b) {
+				return false, fmt.Sprintf("%s on n3: _security %s, want %s", name, got, want)
 			}
 		}
 		return true, ""

@@ -193,17 +193,17 @@ func (r *RemoteCopy) Info(ctx context.Context) (shard.Info, error) {
 }
 
 // Security implements fabric.Copy.
-func (r *RemoteCopy) Security(ctx context.Context) ([]byte, error) {
+func (r *RemoteCopy) Security(ctx context.Context) ([]byte, uint64, error) {
 	resp, err := invoke(ctx, r.c, r.node, "Security", pb.ShardServiceClient.Security,
 		&pb.SecurityRequest{Header: r.header(ctx)})
-	return resp.GetSecurity(), err
+	return resp.GetSecurity(), resp.GetVersion(), err
 }
 
 // SetSecurity implements fabric.Copy.
-func (r *RemoteCopy) SetSecurity(ctx context.Context, sec []byte) error {
-	_, err := invoke(ctx, r.c, r.node, "SetSecurity", pb.ShardServiceClient.SetSecurity,
-		&pb.SetSecurityRequest{Header: r.header(ctx), Security: sec})
-	return err
+func (r *RemoteCopy) SetSecurity(ctx context.Context, sec []byte, version uint64) (bool, error) {
+	resp, err := invoke(ctx, r.c, r.node, "SetSecurity", pb.ShardServiceClient.SetSecurity,
+		&pb.SetSecurityRequest{Header: r.header(ctx), Security: sec, Version: &version})
+	return resp.GetApplied(), err
 }
 
 // RevsLimit implements fabric.Copy.

@@ -89,6 +89,10 @@ func TestRoundTrip(t *testing.T) {
 		}
 	}
 	plain := func() couch.OpenOptions { return couch.OpenOptions{} }
+	security := func(ctx context.Context, c copyAPI) (any, error) {
+		sec, version, err := c.Security(ctx)
+		return []any{string(sec), version}, err
+	}
 	docs := func(q shard.DocsQuery) func(context.Context, copyAPI) (any, error) {
 		return func(ctx context.Context, c copyAPI) (any, error) {
 			var rows []shard.DocRow
@@ -173,11 +177,14 @@ func TestRoundTrip(t *testing.T) {
 		}},
 		{name: "count before", run: func(ctx context.Context, c copyAPI) (any, error) { return c.CountBefore(ctx, "b", false) }},
 		{name: "count before descending", run: func(ctx context.Context, c copyAPI) (any, error) { return c.CountBefore(ctx, "b", true) }},
-		{name: "security default", run: func(ctx context.Context, c copyAPI) (any, error) { return c.Security(ctx) }},
+		{name: "security default", run: security},
 		{name: "set security", run: func(ctx context.Context, c copyAPI) (any, error) {
-			return nil, c.SetSecurity(ctx, []byte(`{"admins":{"names":["x"],"roles":[]}}`))
+			return c.SetSecurity(ctx, []byte(`{"admins":{"names":["x"],"roles":[]}}`), 5)
 		}},
-		{name: "security set", run: func(ctx context.Context, c copyAPI) (any, error) { return c.Security(ctx) }},
+		{name: "set older security", run: func(ctx context.Context, c copyAPI) (any, error) {
+			return c.SetSecurity(ctx, []byte(`{"admins":{"names":["y"],"roles":[]}}`), 4)
+		}},
+		{name: "security set", run: security},
 		{name: "revs limit default", run: func(ctx context.Context, c copyAPI) (any, error) { return c.RevsLimit(ctx) }},
 		{name: "set revs limit invalid", run: func(ctx context.Context, c copyAPI) (any, error) { return nil, c.SetRevsLimit(ctx, 0) }},
 		{name: "set revs limit", run: func(ctx context.Context, c copyAPI) (any, error) { return nil, c.SetRevsLimit(ctx, 7) }},

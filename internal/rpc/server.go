@@ -146,11 +146,11 @@ func (s *Server) Security(ctx context.Context, req *pb.SecurityRequest) (*pb.Sec
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	sec, err := sh.Security(ctx)
+	sec, version, err := sh.Security(ctx)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.SecurityResponse{Security: sec}, nil
+	return &pb.SecurityResponse{Security: sec, Version: &version}, nil
 }
 
 // SetSecurity implements pb.ShardServiceServer.
@@ -159,10 +159,11 @@ func (s *Server) SetSecurity(ctx context.Context, req *pb.SetSecurityRequest) (*
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	if err := sh.SetSecurity(ctx, req.GetSecurity()); err != nil {
+	applied, err := sh.SetSecurity(ctx, req.GetSecurity(), req.GetVersion())
+	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.SetSecurityResponse{}, nil
+	return &pb.SetSecurityResponse{Applied: &applied}, nil
 }
 
 // RevsLimit implements pb.ShardServiceServer.

@@ -1616,9 +1616,11 @@ type InfoResponse struct {
 	// active is the size of every stored body and tree in bytes.
 	Active int64 `protobuf:"varint,8,opt,name=active,proto3" json:"active,omitempty"`
 	// props is the raw JSON props object the copy was created with.
-	Props         []byte `protobuf:"bytes,9,opt,name=props,proto3,oneof" json:"props,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Props []byte `protobuf:"bytes,9,opt,name=props,proto3,oneof" json:"props,omitempty"`
+	// security_version is the version of the copy's _security object.
+	SecurityVersion uint64 `protobuf:"varint,10,opt,name=security_version,json=securityVersion,proto3" json:"security_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *InfoResponse) Reset() {
@@ -1714,6 +1716,13 @@ func (x *InfoResponse) GetProps() []byte {
 	return nil
 }
 
+func (x *InfoResponse) GetSecurityVersion() uint64 {
+	if x != nil {
+		return x.SecurityVersion
+	}
+	return 0
+}
+
 // SecurityRequest asks for the _security object.
 type SecurityRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1764,7 +1773,9 @@ func (x *SecurityRequest) GetHeader() *RequestHeader {
 type SecurityResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// security is the raw _security object.
-	Security      []byte `protobuf:"bytes,1,opt,name=security,proto3,oneof" json:"security,omitempty"`
+	Security []byte `protobuf:"bytes,1,opt,name=security,proto3,oneof" json:"security,omitempty"`
+	// version orders the object's settings across copies (0: never set).
+	Version       *uint64 `protobuf:"varint,2,opt,name=version,proto3,oneof" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1806,13 +1817,23 @@ func (x *SecurityResponse) GetSecurity() []byte {
 	return nil
 }
 
+func (x *SecurityResponse) GetVersion() uint64 {
+	if x != nil && x.Version != nil {
+		return *x.Version
+	}
+	return 0
+}
+
 // SetSecurityRequest stores the _security object.
 type SetSecurityRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// header names the copy.
 	Header *RequestHeader `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
 	// security is the raw _security object, validated by the caller.
-	Security      []byte `protobuf:"bytes,2,opt,name=security,proto3,oneof" json:"security,omitempty"`
+	Security []byte `protobuf:"bytes,2,opt,name=security,proto3,oneof" json:"security,omitempty"`
+	// version is the setting's version; the copy keeps the greater of
+	// (version, security) and what it has.
+	Version       *uint64 `protobuf:"varint,3,opt,name=version,proto3,oneof" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1861,9 +1882,18 @@ func (x *SetSecurityRequest) GetSecurity() []byte {
 	return nil
 }
 
+func (x *SetSecurityRequest) GetVersion() uint64 {
+	if x != nil && x.Version != nil {
+		return *x.Version
+	}
+	return 0
+}
+
 // SetSecurityResponse answers SetSecurityRequest.
 type SetSecurityResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// applied is false when the copy already had a newer object.
+	Applied       *bool `protobuf:"varint,1,opt,name=applied,proto3,oneof" json:"applied,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1896,6 +1926,13 @@ func (x *SetSecurityResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use SetSecurityResponse.ProtoReflect.Descriptor instead.
 func (*SetSecurityResponse) Descriptor() ([]byte, []int) {
 	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SetSecurityResponse) GetApplied() bool {
+	if x != nil && x.Applied != nil {
+		return *x.Applied
+	}
+	return false
 }
 
 // RevsLimitRequest asks for _revs_limit.
@@ -3410,7 +3447,7 @@ const file_divan_internal_v1_shard_proto_rawDesc = "" +
 	"\x13CountBeforeResponse\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\x03R\x05count\"G\n" +
 	"\vInfoRequest\x128\n" +
-	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\"\x8c\x02\n" +
+	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\"\xb7\x02\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04uuid\x18\x02 \x01(\tR\x04uuid\x12\x1d\n" +
@@ -3421,18 +3458,29 @@ const file_divan_internal_v1_shard_proto_rawDesc = "" +
 	"\rdoc_del_count\x18\x06 \x01(\x03R\vdocDelCount\x12\x1a\n" +
 	"\bexternal\x18\a \x01(\x03R\bexternal\x12\x16\n" +
 	"\x06active\x18\b \x01(\x03R\x06active\x12\x19\n" +
-	"\x05props\x18\t \x01(\fH\x00R\x05props\x88\x01\x01B\b\n" +
+	"\x05props\x18\t \x01(\fH\x00R\x05props\x88\x01\x01\x12)\n" +
+	"\x10security_version\x18\n" +
+	" \x01(\x04R\x0fsecurityVersionB\b\n" +
 	"\x06_props\"K\n" +
 	"\x0fSecurityRequest\x128\n" +
-	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\"@\n" +
+	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\"k\n" +
 	"\x10SecurityResponse\x12\x1f\n" +
-	"\bsecurity\x18\x01 \x01(\fH\x00R\bsecurity\x88\x01\x01B\v\n" +
-	"\t_security\"|\n" +
+	"\bsecurity\x18\x01 \x01(\fH\x00R\bsecurity\x88\x01\x01\x12\x1d\n" +
+	"\aversion\x18\x02 \x01(\x04H\x01R\aversion\x88\x01\x01B\v\n" +
+	"\t_securityB\n" +
+	"\n" +
+	"\b_version\"\xa7\x01\n" +
 	"\x12SetSecurityRequest\x128\n" +
 	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\x12\x1f\n" +
-	"\bsecurity\x18\x02 \x01(\fH\x00R\bsecurity\x88\x01\x01B\v\n" +
-	"\t_security\"\x15\n" +
-	"\x13SetSecurityResponse\"L\n" +
+	"\bsecurity\x18\x02 \x01(\fH\x00R\bsecurity\x88\x01\x01\x12\x1d\n" +
+	"\aversion\x18\x03 \x01(\x04H\x01R\aversion\x88\x01\x01B\v\n" +
+	"\t_securityB\n" +
+	"\n" +
+	"\b_version\"@\n" +
+	"\x13SetSecurityResponse\x12\x1d\n" +
+	"\aapplied\x18\x01 \x01(\bH\x00R\aapplied\x88\x01\x01B\n" +
+	"\n" +
+	"\b_applied\"L\n" +
 	"\x10RevsLimitRequest\x128\n" +
 	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\")\n" +
 	"\x11RevsLimitResponse\x12\x14\n" +
@@ -3721,6 +3769,7 @@ func file_divan_internal_v1_shard_proto_init() {
 	file_divan_internal_v1_shard_proto_msgTypes[22].OneofWrappers = []any{}
 	file_divan_internal_v1_shard_proto_msgTypes[24].OneofWrappers = []any{}
 	file_divan_internal_v1_shard_proto_msgTypes[25].OneofWrappers = []any{}
+	file_divan_internal_v1_shard_proto_msgTypes[26].OneofWrappers = []any{}
 	file_divan_internal_v1_shard_proto_msgTypes[50].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
