@@ -22,9 +22,6 @@ func (a *API) createDB(rq *request, db string) error {
 	if err := a.b.CreateDB(rq.ctx, db, opts); err != nil {
 		return err
 	}
-	if err := a.afterCreateDB(rq.ctx, db); err != nil {
-		return err
-	}
 	rq.setHeader("Location", rq.absoluteURI("/"+couchURLEncode(db)))
 	rq.sendOK(http.StatusCreated)
 	return nil
@@ -74,9 +71,7 @@ func (a *API) deleteDB(rq *request, db string) error {
 		return badRequest("You tried to DELETE a database with a ?=rev parameter. " +
 			"Did you mean to DELETE a document instead?")
 	}
-	err := a.b.DeleteDB(rq.ctx, db)
-	a.secs.forget(db)
-	if err != nil {
+	if err := a.b.DeleteDB(rq.ctx, db); err != nil {
 		return err
 	}
 	rq.sendOK(http.StatusOK)
