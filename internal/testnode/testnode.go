@@ -39,7 +39,15 @@ type Options struct {
 	AdminUser     string // default DefaultAdminUser
 	AdminPassword string // default DefaultAdminPassword
 	NodeName      string // -node-name; empty leaves the binary's default
-	DataDir       string // default tb.TempDir()
+	// BindAddress is passed as -bind-address (HTTP, gossip and gRPC all
+	// bind to it); default 127.0.0.1.
+	BindAddress string
+	// Netns, when set, runs the process inside that named network
+	// namespace with `ip netns exec` (which execs the binary in place, so
+	// the process and its kill-on-parent-death setting are the same).
+	// Needs root and the namespace must exist.
+	Netns   string
+	DataDir string // default tb.TempDir()
 	// Config is the text of an ini file passed with -config.
 	Config string
 	// Args are extra command-line arguments.
@@ -131,9 +139,13 @@ func (n *Node) exited() bool {
 }
 
 func (n *Node) args(port int) []string {
+	bind := n.opts.BindAddress
+	if bind == "" {
+		bind = "127.0.0.1"
+	}
 	a := []string{
 		"-data-dir", n.opts.DataDir,
-		"-bind-address", "127.0.0.1",
+		"-bind-address", bind,
 		"-port", strconv.Itoa(port),
 		"-admin-user", n.opts.AdminUser,
 		"-admin-password", n.opts.AdminPassword,
@@ -177,8 +189,15 @@ func (n *Node) tryStart(port int) error {
 	run := n.runs
 	n.mu.Unlock()
 
-	listen := n.out.startRun(fmt.Sprintf("=== testnode: run %d: %s %s\n", run, n.bin, strings.Join(n.args(port), " ")))
+	where := ""
+	if n.opts.Netns != "" {
+		where = " (in network namespace " + n.opts.Netns + ")"
+	}
+	listen := n.out.startRun(fmt.Sprintf("=== testnode: run %d%s: %s %s\n", run, where, n.bin, strings.Join(n.args(port), " ")))
 	cmd := exec.Command(n.bin, n.args(port)...)
+	if n.opts.Netns != "" {
+		cmd = exec.Command("ip", append([]string{"netns", "exec", n.opts.Netns, n.bin}, n.args(port)...)...)
+	}
 	cmd.Env = n.env()
 	cmd.Stdout = n.out.writer("stdout")
 	cmd.Stderr = n.out.writer("stderr")
