@@ -1,12 +1,16 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/divandb/divan/internal/auth"
 	"github.com/divandb/divan/internal/couch"
 	"github.com/divandb/divan/internal/rawjson"
 )
@@ -16,41 +20,174 @@ import (
 type userCtx struct {
 	name    string
 	roles   []string
-	admin   bool
-	handler string // "default" once Basic auth succeeded
+	admin   bool   // a server admin (holds the _admin role)
+	handler string // the authentication handler that succeeded
 }
 
 var adminRoles = []string{"_admin"}
 
-// authenticate applies the authentication handlers. Only HTTP Basic
-// ("default") exists for now; cookies and _users come later. Wrong
-// credentials are a 401 on every path, as with CouchDB's default handler.
+// authHandler is one of chttpd's authentication_handlers. It returns done
+// when it settled who the request is (an error ends the request); a
+// handler that does not apply returns false and the next one runs.
+type authHandler func(a *API, rq *request) (done bool, err error)
+
+// The authentication handlers by their names in [chttpd]
+// authentication_handlers and in GET /_session's info.
+const (
+	AuthJWT     = "jwt"
+	AuthProxy   = "proxy"
+	AuthCookie  = "cookie"
+	AuthDefault = "default"
+)
+
+// DefaultAuthHandlers is CouchDB's default chain: cookie, then Basic.
+var DefaultAuthHandlers = []string{AuthCookie, AuthDefault}
+
+func handlerByName(name string) authHandler {
+	switch name {
+	case AuthJWT:
+		return (*API).jwtAuth
+	case AuthProxy:
+		return (*API).proxyAuth
+	case AuthCookie:
+		return (*API).cookieAuth
+	case AuthDefault:
+		return (*API).basicAuth
+	}
+	return nil
+}
+
+// authenticate runs the configured authentication handlers in order. A
+// request no handler claims stays anonymous; wrong credentials are a 401
+// on every path, as with CouchDB's default handler. The Basic handler runs
+// before the cookie whatever the order, as CouchDB's cookie handler defers
+// to an Authorization header.
 func (a *API) authenticate(rq *request) error {
+	names := a.conf().AuthHandlers
+	if strings.HasPrefix(rq.r.Header.Get("Authorization"), "Basic ") && slices.Contains(names, AuthDefault) {
+		return doneOrNil(a.basicAuth(rq))
+	}
+	for _, name := range names {
+		if h := handlerByName(name); h != nil {
+			if done, err := h(a, rq); err != nil || done {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func doneOrNil(_ bool, err error) error { return err }
+
+// jwtAuth is couch_httpd_auth:jwt_authentication_handler: an
+// "Authorization: Bearer" token verified against [jwt_keys]; a bad token
+// ends the request with CouchDB's error.
+func (a *API) jwtAuth(rq *request) (bool, error) {
+	v := a.conf().JWT
+	if v == nil {
+		return false, nil
+	}
+	token, ok := auth.BearerToken(rq.r.Header.Get("Authorization"))
+	if !ok {
+		return false, nil
+	}
+	name, roles, err := v.Verify(token, time.Now())
+	if err != nil {
+		return true, err
+	}
+	rq.user = userCtx{name: name, roles: roles, admin: slices.Contains(roles, "_admin"), handler: AuthJWT}
+	return true, nil
+}
+
+// proxyAuth is couch_httpd_auth:proxy_authentication_handler: a trusted
+// proxy names the user and roles in headers, signed with the shared secret
+// when proxy_use_secret is set.
+func (a *API) proxyAuth(rq *request) (bool, error) {
+	p := a.conf().Proxy
+	if p == nil {
+		return false, nil
+	}
+	name, roles, ok := p.Authenticate(rq.r.Header)
+	if !ok {
+		return false, nil
+	}
+	rq.user = userCtx{name: name, roles: roles, admin: slices.Contains(roles, "_admin"), handler: AuthProxy}
+	return true, nil
+}
+
+// basicAuth is couch_httpd_auth:default_authentication_handler: HTTP Basic
+// credentials checked against the server admins first, then the _users
+// database.
+func (a *API) basicAuth(rq *request) (bool, error) {
 	hdr := rq.r.Header.Get("Authorization")
 	if !strings.HasPrefix(hdr, "Basic ") {
-		a.cookieAuth(rq)
-		return nil
+		return false, nil
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(hdr[len("Basic "):]))
 	if err != nil {
-		return badRequest("Authorization header has invalid base64 value")
+		return true, badRequest("Authorization header has invalid base64 value")
 	}
 	user, pass, ok := strings.Cut(string(raw), ":")
 	if !ok || (user == "_" && pass == "_") {
-		return nil // malformed or the "log me out" pair: anonymous
+		return true, nil // malformed or the "log me out" pair: anonymous
 	}
-	if a.conf().Authenticate == nil {
-		return errBadCreds
+	u, err := a.checkLogin(rq, user, pass)
+	if err != nil {
+		return true, err
 	}
-	valid, admin := a.conf().Authenticate(user, pass)
-	if !valid {
-		return errBadCreds
+	u.handler = AuthDefault
+	rq.user = u
+	return true, nil
+}
+
+// checkLogin is checkPassword behind [chttpd_auth_lockout]: once a name
+// failed threshold times from one peer, that peer is refused with 403
+// before its password is even checked, while everyone else is served.
+func (a *API) checkLogin(rq *request, name, password string) (userCtx, error) {
+	lock := a.conf().Lockout
+	if lock == nil {
+		return a.checkPassword(rq.ctx, name, password)
 	}
-	rq.user = userCtx{name: user, roles: []string{}, admin: admin, handler: "default"}
-	if admin {
-		rq.user.roles = adminRoles
+	key := auth.LockoutKey{
+		Peer: auth.PeerAddress(rq.r.RemoteAddr, rq.r.Header.Get("X-Forwarded-For")),
+		User: name,
 	}
-	return nil
+	// The salt is part of the key so that a new password starts afresh.
+	if _, salt, ok := a.sessionUser(rq.ctx, name); ok {
+		key.Salt = salt
+	}
+	now := time.Now()
+	switch lock.Check(key, now) {
+	case auth.LockoutLocked:
+		return userCtx{}, auth.LockedOutError()
+	case auth.LockoutWarned:
+		a.log.WarnContext(rq.ctx, "authentication failure threshold reached", "user", name, "peer", key.Peer)
+	}
+	u, err := a.checkPassword(rq.ctx, name, password)
+	if errors.Is(err, errBadCreds) {
+		lock.Failed(key, now)
+	}
+	return u, err
+}
+
+// checkPassword authenticates name and password: a server admin from the
+// configuration (who takes priority), else a _users user. Wrong
+// credentials are errBadCreds.
+func (a *API) checkPassword(ctx context.Context, name, password string) (userCtx, error) {
+	if f := a.conf().Authenticate; f != nil {
+		if ok, admin := f(name, password); ok {
+			u := userCtx{name: name, roles: []string{}, admin: admin}
+			if admin {
+				u.roles = adminRoles
+			}
+			return u, nil
+		}
+	}
+	roles, err := a.users.authenticate(ctx, a, name, password)
+	if err != nil {
+		return userCtx{}, err
+	}
+	return userCtx{name: name, roles: roles}, nil
 }
 
 // requireAdmin is couch_httpd:verify_is_server_admin.
@@ -61,18 +198,19 @@ func (rq *request) requireAdmin() error {
 	return errNotAdmin
 }
 
-// requireMember is chttpd_auth_request's db_authorization_check. Until
-// per-database _security and _users arrive, databases are admin-only (the
-// CouchDB 3 default_security): non-admins learn whether the database exists
-// (404) and are then refused.
+// requireMember is chttpd_auth_request's db_authorization_check
+// (fabric:get_security with the user's context, which opens the database
+// and runs couch_db:check_is_member): a missing database is a 404, then
+// anonymous non-members get a 401 and named ones a 403.
 func (rq *request) requireMember(db string) error {
-	if rq.user.admin {
-		return nil
-	}
-	if err := rq.api.checkDB(rq.ctx, db); err != nil {
+	sec, err := rq.api.securityOf(rq.ctx, db)
+	if err != nil {
 		return err
 	}
 	rq.dbChecked = true
+	if sec.isMember(&rq.user) {
+		return nil
+	}
 	if rq.user.name == "" {
 		return errNoDBAccess
 	}
@@ -80,16 +218,42 @@ func (rq *request) requireMember(db string) error {
 }
 
 // requireDBAdmin is chttpd_auth_request's require_db_admin (_compact,
-// _view_cleanup).
+// _view_cleanup): always a 401, whoever asks.
 func (rq *request) requireDBAdmin(db string) error {
-	if rq.user.admin {
-		return nil
-	}
-	if err := rq.api.checkDB(rq.ctx, db); err != nil {
+	sec, err := rq.api.securityOf(rq.ctx, db)
+	if err != nil {
 		return err
 	}
 	rq.dbChecked = true
+	if sec.isAdmin(&rq.user) {
+		return nil
+	}
 	return errNotDBAdmin
+}
+
+// checkIsAdmin is couch_db:check_is_admin/1, which the shards run for
+// design document writes, _revs_limit and _purged_infos_limit: 401 for
+// the anonymous user, 403 for anyone else.
+func (a *API) checkIsAdmin(ctx context.Context, u *userCtx, db string) error {
+	if u.admin {
+		return nil
+	}
+	sec, err := a.securityOf(ctx, db)
+	if err != nil {
+		return err
+	}
+	if sec.isAdmin(u) {
+		return nil
+	}
+	return securityError(u, "You are not a db or server admin.")
+}
+
+// securityError is couch_db:throw_security_error/2.
+func securityError(u *userCtx, reason string) error {
+	if u.name == "" {
+		return couch.Errorf(couch.CodeUnauthorized, "%s", reason)
+	}
+	return couch.Errorf(couch.CodeForbidden, "%s", reason)
 }
 
 // unauthorizedRedirect implements chttpd's error_headers for 401s: the
@@ -214,16 +378,18 @@ func (a *API) handleSession(rq *request) error {
 		b = append(b, `,"roles":`...)
 		b = appendStrings(b, rq.user.roles)
 		b = append(b, `},"info":{"authentication_handlers":`...)
-		if a.conf().SessionSecret != nil {
-			b = append(b, `["cookie","default"]`...)
-		} else {
-			b = append(b, `["default"]`...)
+		var handlers []string
+		for _, h := range a.conf().AuthHandlers {
+			if h != AuthCookie || a.conf().SessionSecret != nil {
+				handlers = append(handlers, h)
+			}
 		}
+		b = appendStrings(b, handlers)
 		if rq.user.handler != "" {
 			b = append(b, `,"authenticated":`...)
 			b = rawjson.AppendString(b, rq.user.handler)
 		}
-		b = append(b, "}}"...)
+		b = append(b, `,"authentication_db":"_users"}}`...)
 		rq.sendJSON(http.StatusOK, b)
 		return nil
 	case http.MethodDelete:
@@ -258,3 +424,70 @@ func appendStrings(b []byte, ss []string) []byte {
 }
 
 func asMethodNotAllowed(err error, target **methodNotAllowed) bool { return errors.As(err, target) }
+
+// authorizeDB is chttpd_auth_request:authorize_request_int/1 for /{db}/...
+// (PUT and DELETE of the database itself are checked by routeDB), plus the
+// checks CouchDB makes further down for particular endpoints: the server
+// admin for _purge (restricted to admins since 2.3.1), couch_db's
+// check_is_admin for setting _revs_limit and _purged_infos_limit, and the
+// _users database's per-document read rule (after_doc_read).
+func (a *API) authorizeDB(rq *request, db string) error {
+	p := rq.parts
+	second := ""
+	if len(p) > 1 {
+		second = p[1]
+	}
+	var err error
+	switch {
+	case (db == usersDB || db == "_replicator") && (second == "_all_docs" || second == "_changes"):
+		err = rq.requireAdmin()
+	case second == "_sync_shards" && len(p) == 2:
+		err = rq.requireAdmin()
+	case db == usersDB || db == "_replicator":
+		// System databases take the member check even for _compact.
+		err = rq.requireMember(db)
+	case second == "_compact" || second == "_view_cleanup" && len(p) == 2:
+		err = rq.requireDBAdmin(db)
+	default:
+		err = rq.requireMember(db)
+	}
+	if err != nil || len(p) != 2 && db != usersDB {
+		return err
+	}
+	switch {
+	case second == "_purge":
+		return rq.requireAdmin()
+	case (second == "_revs_limit" || second == "_purged_infos_limit") && rq.method == http.MethodPut:
+		return a.checkIsAdmin(rq.ctx, &rq.user, db)
+	case db == usersDB && second == "_design_docs" && rq.method != http.MethodPut:
+		if v, _ := rq.qs("include_docs"); v == "true" {
+			if admin, err := a.isUsersAdmin(rq.ctx, &rq.user); err != nil || !admin {
+				if err != nil {
+					return err
+				}
+				return couch.Errorf(couch.CodeForbidden, "Only administrators can view design docs in the users database.")
+			}
+		}
+	case db == usersDB && (rq.method == http.MethodGet || rq.method == "COPY"):
+		if id := requestDocID(p); id != "" {
+			return a.userDocReadCheck(rq, db, id)
+		}
+	}
+	return nil
+}
+
+// requestDocID returns the document a /{db}/... path reads (also through
+// an attachment), or "" for database endpoints and _local documents.
+func requestDocID(p []string) string {
+	switch {
+	case len(p) < 2:
+		return ""
+	case p[1] == "_design" && len(p) >= 3:
+		return "_design/" + p[2]
+	case strings.HasPrefix(p[1], "_design/"):
+		return p[1]
+	case strings.HasPrefix(p[1], "_"):
+		return ""
+	}
+	return p[1]
+}

@@ -74,7 +74,7 @@ func (a *API) bulkDocs(rq *request, db string) error {
 		return nil
 	}
 
-	results, err := a.b.UpdateDocs(rq.ctx, db, docs, fabric.WriteOptions{NewEdits: newEdits, W: w})
+	results, err := a.updateDocs(rq.ctx, db, docs, fabric.WriteOptions{NewEdits: newEdits, W: w})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"runtime/debug"
 	"time"
+
+	"github.com/divandb/divan/internal/auth"
+	"github.com/divandb/divan/internal/config"
 )
 
 // Config configures the HTTP API. Use DefaultConfig and override fields; New
@@ -49,10 +52,36 @@ type Config struct {
 	// UserSalt returns the password salt of a user who may hold a session
 	// cookie, and whether that user is a server admin.
 	UserSalt func(user string) (salt string, isAdmin, ok bool)
+	// AuthHandlers is [chttpd] authentication_handlers by name (AuthJWT,
+	// AuthProxy, AuthCookie, AuthDefault), in order; nil means
+	// DefaultAuthHandlers.
+	AuthHandlers []string
+	// JWT verifies bearer tokens for AuthJWT ([jwt_auth], [jwt_keys]).
+	JWT *auth.JWTVerifier
+	// Proxy checks the headers of a trusted proxy for AuthProxy.
+	Proxy *auth.ProxyAuth
+	// Lockout is [chttpd_auth_lockout]; nil never locks. It holds the
+	// failure counts, so keep the same one across Reconfigure.
+	Lockout *auth.Lockout
 	// SessionTimeout is [chttpd_auth] timeout (600 s).
 	SessionTimeout time.Duration
+	// DefaultSecurity is [couchdb] default_security: DefaultSecurityAdminOnly
+	// (CouchDB 3's default; "" means the same) or DefaultSecurityEveryone
+	// (new databases get an empty, public _security object).
+	DefaultSecurity string
+	// UsersDBSecurityEditable is [couchdb] users_db_security_editable:
+	// whether PUT /_users/_security is allowed.
+	UsersDBSecurityEditable bool
+	// PasswordIterations is [chttpd_auth] iterations, the PBKDF2 rounds
+	// used when a _users document's password is hashed (600000).
+	PasswordIterations int
 	// Logger receives one Info line per request; nil discards.
 	Logger *slog.Logger
+
+	// CORS is [chttpd] enable_cors and the [cors] section.
+	CORS CORSConfig
+	// ConfigStore serves /_node/{this node}/_config; nil answers 501.
+	ConfigStore *config.Store
 
 	// Cluster serves /_membership, /_node/{other node}, /{db}/_shards,
 	// /{db}/_sync_shards and /_cluster_setup's add_node. Nil answers as a
@@ -96,8 +125,14 @@ func DefaultConfig() Config {
 // withDefaults returns c with zero fields set from DefaultConfig.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
+	if c.AuthHandlers == nil {
+		c.AuthHandlers = DefaultAuthHandlers
+	}
 	if c.SessionTimeout <= 0 {
 		c.SessionTimeout = 600 * time.Second
+	}
+	if c.PasswordIterations <= 0 {
+		c.PasswordIterations = 600000
 	}
 	if c.NodeName == "" {
 		c.NodeName = d.NodeName
@@ -147,6 +182,11 @@ func (c Config) withDefaults() Config {
 // Validate reports configuration errors.
 func (c Config) Validate() error {
 	var errs []error
+	switch c.DefaultSecurity {
+	case "", DefaultSecurityAdminOnly, DefaultSecurityEveryone:
+	default:
+		errs = append(errs, fmt.Errorf("httpapi: unknown default_security %q", c.DefaultSecurity))
+	}
 	switch c.UUIDAlgorithm {
 	case UUIDSequential, UUIDRandom, UUIDUTCRandom, UUIDUTCID, UUIDv7:
 	default:

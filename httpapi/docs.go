@@ -213,7 +213,7 @@ func applyRequestRev(rq *request, doc *couch.Doc) error {
 
 // updateOne writes one document and returns its new revision.
 func (a *API) updateOne(ctx context.Context, db string, doc *couch.Doc, newEdits bool, w int) (couch.Rev, bool, error) {
-	res, err := a.b.UpdateDocs(ctx, db, []*couch.Doc{doc}, fabric.WriteOptions{NewEdits: newEdits, W: w})
+	res, err := a.updateDocs(ctx, db, []*couch.Doc{doc}, fabric.WriteOptions{NewEdits: newEdits, W: w})
 	if err != nil {
 		return couch.Rev{}, false, err
 	}

@@ -13,9 +13,9 @@ import (
 	"github.com/divandb/divan/internal/couch"
 )
 
-// nodeBuiltins are chttpd_node's own handlers (_config, _stats, ...). They
-// are not served yet: on this node they answer 501; for another node the
-// request is proxied and that node answers.
+// nodeBuiltins are chttpd_node's own handlers (_stats, ...) not served
+// yet: on this node they answer 501; for another node the request is
+// proxied and that node answers. _config is served (configapi.go).
 var nodeBuiltins = map[string]bool{
 	"_config": true, "_stats": true, "_system": true, "_prometheus": true,
 	"_versions": true, "_smoosh": true, "_restart": true,
@@ -72,6 +72,8 @@ func (a *API) handleNode(rq *request) error {
 			}
 			rq.sendJSON(http.StatusOK, append(rq.buf[:0], body...))
 			return nil
+		case rest[0] == "_config":
+			return a.handleConfig(rq, rest[1:])
 		case nodeBuiltins[rest[0]]:
 			return errNotImpl
 		}

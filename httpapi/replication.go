@@ -204,6 +204,13 @@ func (a *API) appendBulkGetResult(rq *request, db string, b []byte, e *bulkGetEn
 		b = append(b, "null"...)
 	}
 	b = append(b, `, "docs": [`...)
+	if e.hasID {
+		if err := a.userDocReadCheck(rq, db, e.id); err != nil {
+			name, reason := docErrorInfo(err)
+			b = appendBulkGetError(b, e.id, revLabel, name, reason)
+			return append(b, "]}"...), nil
+		}
+	}
 	switch {
 	case !e.hasID:
 		b = appendBulkGetError(b, nil, revLabel, "bad_request", "document id missed")

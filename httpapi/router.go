@@ -16,9 +16,11 @@ import (
 // pendingServer lists server endpoints CouchDB has that Divan does not serve
 // yet; they answer 501 (after the admin check) instead of being mistaken
 // for database names.
+// (CouchDB 3 has no top-level /_config: like any unknown "/_x" it is a
+// database name, so it answers 404 "Database does not exist.")
 var pendingServer = map[string]bool{
 	"_active_tasks": true, "_scheduler": true, "_replicate": true, "_reshard": true,
-	"_db_updates": true, "_stats": true, "_system": true, "_config": true,
+	"_db_updates": true, "_stats": true, "_system": true,
 	"_restart": true, "_reload_query_servers": true, "_prometheus": true,
 	"_search_analyze": true, "_nouveau_analyze": true,
 }
@@ -110,19 +112,12 @@ func (a *API) routeDB(rq *request, db string) error {
 
 func (a *API) dbRequest(rq *request, db string) error {
 	p := rq.parts
-	if len(p) == 2 && p[1] == "_sync_shards" {
-		// chttpd_auth_request: require_admin.
-		if err := rq.requireAdmin(); err != nil {
-			return err
-		}
-		return a.syncShards(rq, db)
-	}
-	if len(p) > 1 && (p[1] == "_compact" || p[1] == "_view_cleanup" && len(p) == 2) {
-		if err := rq.requireDBAdmin(db); err != nil {
-			return err
-		}
-	} else if err := rq.requireMember(db); err != nil {
+	rq.ctx = withUser(rq.ctx, rq.user) // the shards' write checks judge by it
+	if err := a.authorizeDB(rq, db); err != nil {
 		return err
+	}
+	if len(p) == 2 && p[1] == "_sync_shards" {
+		return a.syncShards(rq, db)
 	}
 	if len(p) == 1 {
 		switch rq.method {

@@ -32,6 +32,9 @@ type API struct {
 	serverHeader []string
 
 	pool sync.Pool // *request
+
+	secs  secCache   // parsed _security objects (security.go)
+	users *userStore // _users credentials and their watcher (users.go)
 }
 
 var _ http.Handler = (*API)(nil)
@@ -62,10 +65,45 @@ func New(cfg Config, b Backend) (*API, error) {
 		log:          cfg.Logger,
 		uuids:        newUUIDGen(cfg.UUIDAlgorithm, cfg.UTCIDSuffix),
 		serverHeader: []string{"CouchDB/" + cfg.Version + " (Divan/" + cfg.DivanVersion + ")"},
+		users:        newUserStore(),
 	}
 	a.cfg.Store(&cfg)
 	a.pool.New = func() any { return &request{buf: make([]byte, 0, 4096)} }
 	return a, nil
+}
+
+// Reconfigure validates c (after filling its zero fields with defaults) and
+// puts it in force for the requests that start from now on; requests
+// already running finish with the configuration they started with. The
+// server uuid cannot change (GET / keeps answering the same one), and the
+// uuid generator starts afresh when [uuids] algorithm changed, as CouchDB's
+// couch_uuids does on a config change.
+func (a *API) Reconfigure(c Config) error {
+	c = c.withDefaults()
+	old := a.conf()
+	c.ServerUUID = old.ServerUUID
+	c.Logger = old.Logger
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	c.Features = append([]string(nil), c.Features...)
+	a.uuids.reconfigure(c.UUIDAlgorithm, c.UTCIDSuffix)
+	a.cfg.Store(&c)
+	return nil
+}
+
+// reconfigure switches the generator to algo and suffix; a new algorithm
+// starts from a fresh state (a new sequential prefix).
+func (g *uuidGen) reconfigure(algo, suffix string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.algo != algo {
+		g.algo = algo
+		g.primed = false
+		g.seq = 0
+		g.clock = 0
+	}
+	g.suffix = suffix
 }
 
 // Drain makes every new request fail with 503 "service unavailable" while
@@ -77,6 +115,7 @@ func (a *API) Drain() { a.draining.Store(true) }
 // closing the backend's storage.
 func (a *API) Shutdown(ctx context.Context) error {
 	a.Drain()
+	a.users.close()
 	if a.pending.Load() == 0 {
 		return nil
 	}
@@ -96,6 +135,7 @@ func (a *API) Shutdown(ctx context.Context) error {
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	w = a.withCORS(w, r)
 	rq := a.pool.Get().(*request)
 	rq.reset(a, w, r)
 	defer func() {
@@ -173,6 +213,10 @@ func (a *API) serve(rq *request) error {
 	}
 	if err := rq.parsePath(); err != nil {
 		return err
+	}
+	// chttpd answers CORS preflights before authenticating.
+	if a.preflight(rq) {
+		return nil
 	}
 	if err := a.authenticate(rq); err != nil {
 		return err

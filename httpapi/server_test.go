@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/divandb/divan/fabric"
 	"github.com/divandb/divan/internal/couch"
 )
 
@@ -34,11 +36,25 @@ func (s stubBackend) has(db string) bool {
 	return false
 }
 
+// Security answers CouchDB 3's default (admin_only) object.
 func (s stubBackend) Security(_ context.Context, db string) ([]byte, error) {
 	if !s.has(db) {
 		return nil, couch.ErrNoDB
 	}
-	return []byte("{}"), nil
+	return []byte(`{"members":{"roles":["_admin"]},"admins":{"roles":["_admin"]}}`), nil
+}
+
+// WaitForChange has no feed to follow.
+func (s stubBackend) WaitForChange(context.Context, string) (<-chan struct{}, error) {
+	return nil, errors.New("stub backend: no changes feed")
+}
+
+// OpenDoc finds no documents (and no _users database unless listed).
+func (s stubBackend) OpenDoc(_ context.Context, db, _ string, _ fabric.ReadOptions) (*couch.Document, error) {
+	if !s.has(db) {
+		return nil, couch.ErrNoDB
+	}
+	return nil, couch.ErrNotFound
 }
 
 func (s stubBackend) AllDBs(context.Context) ([]string, error) { return s.dbs, nil }
@@ -226,11 +242,11 @@ func TestAuthentication(t *testing.T) {
 	expectError(t, call(a, http.MethodGet, "/nodb", ""), 404, "not_found", "Database does not exist.")
 
 	r := call(a, http.MethodGet, "/_session", "")
-	if r.body != `{"ok":true,"userCtx":{"name":null,"roles":[]},"info":{"authentication_handlers":["default"]}}`+"\n" {
+	if r.body != `{"ok":true,"userCtx":{"name":null,"roles":[]},"info":{"authentication_handlers":["default"],"authentication_db":"_users"}}`+"\n" {
 		t.Errorf("anonymous session %s", r.body)
 	}
 	r = call(a, http.MethodGet, "/_session", "", "auth", "")
-	if r.body != `{"ok":true,"userCtx":{"name":"admin","roles":["_admin"]},"info":{"authentication_handlers":["default"],"authenticated":"default"}}`+"\n" {
+	if r.body != `{"ok":true,"userCtx":{"name":"admin","roles":["_admin"]},"info":{"authentication_handlers":["default"],"authenticated":"default","authentication_db":"_users"}}`+"\n" {
 		t.Errorf("admin session %s", r.body)
 	}
 	expectError(t, call(a, http.MethodGet, "/_session?basic=true", ""), 401, "unauthorized", "Please login.")

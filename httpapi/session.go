@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -23,39 +25,61 @@ const sessionCookie = "AuthSession"
 
 // cookieAuth authenticates rq from its AuthSession cookie, if any. A bad or
 // expired cookie leaves the request anonymous, as in CouchDB.
-func (a *API) cookieAuth(rq *request) {
+func (a *API) cookieAuth(rq *request) (bool, error) {
 	if a.conf().SessionSecret == nil || a.conf().UserSalt == nil {
-		return
+		return false, nil
 	}
 	c, err := rq.r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {
-		return
+		return false, nil
 	}
-	user, err := auth.ParseCookie(c.Value)
+	name, err := auth.ParseCookie(c.Value)
 	if err != nil {
-		return
+		return false, nil
 	}
-	salt, admin, ok := a.conf().UserSalt(user)
+	u, salt, ok := a.sessionUser(rq.ctx, name)
 	if !ok {
-		return
+		return false, nil
 	}
 	now := time.Now()
 	issued, err := auth.VerifyCookie(c.Value, a.conf().SessionSecret, salt, a.conf().SessionTimeout, now)
 	if err != nil {
-		return
+		return false, nil
 	}
-	rq.user = userCtx{name: user, roles: []string{}, admin: admin, handler: "cookie"}
-	if admin {
-		rq.user.roles = adminRoles
-	}
+	u.handler = "cookie"
+	rq.user = u
 	if now.Sub(issued) > a.conf().SessionTimeout/10 {
-		a.setSessionCookie(rq, auth.MakeCookie(a.conf().SessionSecret, user, salt, now))
+		a.setSessionCookie(rq, auth.MakeCookie(a.conf().SessionSecret, name, salt, now))
 	}
+	return true, nil
 }
 
+// sessionUser returns the user a session cookie names and the password
+// salt its signature is keyed with: a server admin first, else a _users
+// user (couch_httpd_auth:cookie_authentication_handler's get_user_creds).
+func (a *API) sessionUser(ctx context.Context, name string) (userCtx, string, bool) {
+	if salt, admin, ok := a.conf().UserSalt(name); ok {
+		u := userCtx{name: name, roles: []string{}, admin: admin}
+		if admin {
+			u.roles = adminRoles
+		}
+		return u, salt, true
+	}
+	creds, err := a.users.lookup(ctx, a, name)
+	if err != nil || creds == nil || creds.hash.Salt == "" {
+		return userCtx{}, "", false
+	}
+	return userCtx{name: name, roles: creds.roles}, creds.hash.Salt, true
+}
+
+// setSessionCookie sets the AuthSession cookie as mochiweb_cookies writes
+// it, with Expires beside Max-Age: clients such as nano keep a cookie only
+// while its Expires lies in the future.
 func (a *API) setSessionCookie(rq *request, value string) {
-	cookie := sessionCookie + "=" + value + "; Version=1; Path=/; HttpOnly; Max-Age=" +
-		strconv.Itoa(int(a.conf().SessionTimeout/time.Second))
+	timeout := a.conf().SessionTimeout
+	expires := time.Now().Add(timeout).UTC().Format("Mon, 02-Jan-2006 15:04:05 GMT")
+	cookie := sessionCookie + "=" + value + "; Version=1; Expires=" + expires +
+		"; Max-Age=" + strconv.Itoa(int(timeout/time.Second)) + "; Path=/; HttpOnly"
 	if rq.r.TLS != nil {
 		cookie += "; Secure"
 	}
@@ -103,12 +127,17 @@ func (a *API) login(rq *request) error {
 	default:
 		return couch.Errorf(couch.CodeBadContentType, "Content-Type must be application/x-www-form-urlencoded or application/json")
 	}
-	ok, admin := false, false
-	if a.conf().Authenticate != nil && name != "" {
-		ok, admin = a.conf().Authenticate(name, password)
+	var u userCtx
+	var salt string
+	ok := false
+	if name != "" {
+		if u, err = a.checkLogin(rq, name, password); err == nil {
+			_, salt, ok = a.sessionUser(rq.ctx, name)
+		} else if !errors.Is(err, errBadCreds) {
+			return err
+		}
 	}
-	salt, _, saltOK := a.conf().UserSalt(name)
-	if !ok || !saltOK {
+	if !ok {
 		// A failed login also clears the cookie.
 		rq.w.Header().Add("Set-Cookie", sessionCookie+"=; Version=1; Path=/; HttpOnly")
 		return errBadCreds
@@ -119,14 +148,10 @@ func (a *API) login(rq *request) error {
 		rq.sendOK(http.StatusFound)
 		return nil
 	}
-	roles := []string{}
-	if admin {
-		roles = adminRoles
-	}
 	b := append(rq.buf[:0], `{"ok":true,"name":`...)
 	b = rawjson.AppendString(b, name)
 	b = append(b, `,"roles":`...)
-	b = appendStrings(b, roles)
+	b = appendStrings(b, u.roles)
 	rq.sendJSON(http.StatusOK, append(b, '}'))
 	return nil
 }

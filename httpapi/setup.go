@@ -331,6 +331,11 @@ func (a *API) ensureDBs(ctx context.Context, dbs []string, failIfDone bool) erro
 		if err != nil && !errors.Is(err, couch.ErrDBExists) && !(errors.As(err, &ce) && ce.Code == couch.CodeFileExists) {
 			return err
 		}
+		if err == nil {
+			if err := a.afterCreateDB(ctx, db); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -12,10 +13,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	"gopkg.in/ini.v1"
+	"sync/atomic"
 
 	"github.com/divandb/divan/internal/auth"
+	"github.com/divandb/divan/internal/config"
 	"github.com/divandb/divan/internal/node"
 )
 
@@ -62,14 +63,28 @@ func (s *settings) table() []setting {
 	}
 }
 
-// loadConfig resolves defaults < ini file < environment < flags into a
-// node.Config. It also settles the admin accounts: plain-text passwords in
-// [admins] are hashed and written back, as CouchDB does, and a node with no
-// admin at all gets one generated and printed once.
+// configFiles is the -config flag: repeatable, later files override
+// earlier ones.
+type configFiles []string
+
+func (c *configFiles) String() string { return strings.Join(*c, ",") }
+
+func (c *configFiles) Set(v string) error {
+	*c = append(*c, v)
+	return nil
+}
+
+// loadConfig resolves the configuration store (built-in defaults < -config
+// files < <datadir>/local.ini < environment < flags) and the node.Config
+// derived from it. It also settles the admin accounts: plain-text passwords
+// in [admins] are hashed and written back, as CouchDB does, and a node with
+// no admin at all gets one generated, stored in local.ini and printed once.
 func loadConfig(args []string, stdout io.Writer) (node.Config, *slog.Logger, error) {
-	s := settings{dataDir: "data", bindAddress: "127.0.0.1", port: 5984, logLevel: "info"}
+	ctx := context.Background()
+	var s settings
+	var files configFiles
 	fs := flag.NewFlagSet("divan", flag.ContinueOnError)
-	fs.StringVar(&s.configFile, "config", os.Getenv("DIVAN_CONFIG"), "ini configuration file (env DIVAN_CONFIG)")
+	fs.Var(&files, "config", "ini configuration file; repeat for several, later ones win (env DIVAN_CONFIG, comma-separated)")
 	table := s.table()
 	flagVals := map[string]*string{}
 	for _, t := range table {
@@ -78,170 +93,150 @@ func loadConfig(args []string, stdout io.Writer) (node.Config, *slog.Logger, err
 	if err := fs.Parse(args); err != nil {
 		return node.Config{}, nil, err
 	}
-	var file *ini.File
-	if s.configFile != "" {
-		var err error
-		file, err = ini.Load(s.configFile)
-		if err != nil {
-			return node.Config{}, nil, fmt.Errorf("read config %s: %w", s.configFile, err)
+	if len(files) == 0 {
+		for _, f := range strings.Split(os.Getenv("DIVAN_CONFIG"), ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				files = append(files, f)
+			}
 		}
-	} else {
-		file = ini.Empty()
 	}
-	set := func(t setting, v string) error {
-		if t.str != nil {
-			*t.str = v
-			return nil
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("%s: %q is not an integer", t.flag, v)
-		}
-		*t.num = n
-		return nil
-	}
+	s.configFile = files.String()
+
+	// Environment variables, then flags: the override layer.
 	explicit := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	var overrides []config.Setting
 	for _, t := range table {
-		if t.section != "" && file.Section(t.section).HasKey(t.key) {
-			if err := set(t, file.Section(t.section).Key(t.key).String()); err != nil {
-				return node.Config{}, nil, err
-			}
-		}
-		if v, ok := os.LookupEnv(t.env); ok && v != "" {
-			if err := set(t, v); err != nil {
-				return node.Config{}, nil, err
-			}
+		var v string
+		var ok bool
+		if e, set := os.LookupEnv(t.env); set && e != "" {
+			v, ok = e, true
 		}
 		if explicit[t.flag] {
-			if err := set(t, *flagVals[t.flag]); err != nil {
-				return node.Config{}, nil, err
+			v, ok = *flagVals[t.flag], true
+		}
+		if !ok {
+			continue
+		}
+		if t.num != nil {
+			if _, err := strconv.Atoi(v); err != nil {
+				return node.Config{}, nil, fmt.Errorf("%s: %q is not an integer", t.flag, v)
 			}
 		}
+		if t.section == "" { // the admin's name and password
+			*t.str = v
+			continue
+		}
+		overrides = append(overrides, config.Setting{Section: t.section, Key: t.key, Value: v})
+	}
+	switch {
+	case s.adminUser != "" && s.adminPassword != "":
+		overrides = append(overrides, config.Setting{Section: "admins", Key: s.adminUser, Value: s.adminPassword})
+	case s.adminUser != "" || s.adminPassword != "":
+		return node.Config{}, nil, errors.New("DIVAN_ADMIN_USER and DIVAN_ADMIN_PASSWORD must be set together")
 	}
 
-	logger := newLogger(s.logLevel)
+	// The data directory, which holds local.ini, may itself be configured
+	// in a -config file: resolve it from every layer but local.ini first.
+	pre, err := config.Open(ctx, config.Options{Files: files, Overrides: nonAdmin(overrides)})
+	if err != nil {
+		return node.Config{}, nil, err
+	}
+	s.dataDir = pre.String("couchdb", "database_dir", "data")
+	var iterations atomic.Int64
+	iterations.Store(pre.Int("chttpd_auth", "iterations", auth.DefaultIterations))
+
+	level := new(slog.LevelVar)
+	l, _ := node.ParseLogLevel(pre.String("log", "level", "info"))
+	level.Set(l)
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	localPath := filepath.Join(s.dataDir, "local.ini")
+	store, err := config.Open(ctx, config.Options{
+		Files:     files,
+		LocalFile: localPath,
+		Overrides: overrides,
+		Logger:    logger.With("component", "config"),
+		// CouchDB hashes plain-text [admins] passwords wherever they come
+		// from (couch_passwords via couch_server's config listener).
+		Normalize: func(section, key, value string) (string, error) {
+			if section != "admins" || auth.IsHashed(value) {
+				return value, nil
+			}
+			return auth.HashPassword(value, int(iterations.Load()))
+		},
+	})
+	if err != nil {
+		return node.Config{}, nil, err
+	}
+	store.Subscribe("chttpd_auth", func(c config.Change) {
+		if c.Key == "iterations" {
+			iterations.Store(store.Int("chttpd_auth", "iterations", auth.DefaultIterations))
+		}
+	})
+	if l, ok := node.ParseLogLevel(store.String("log", "level", "info")); ok {
+		level.Set(l)
+	}
+	if err := settleAdmins(ctx, store, s, stdout, logger, int(iterations.Load())); err != nil {
+		return node.Config{}, nil, err
+	}
+
 	cfg := node.Config{
-		DataDir:     s.dataDir,
-		BindAddress: s.bindAddress,
-		Port:        s.port,
-		NodeName:    s.nodeName,
-		GossipPort:  s.gossipPort,
-		RPCPort:     s.rpcPort,
-		Zone:        s.zone,
-		Logger:      logger,
-
-		AdvertiseAddress: s.advertise,
+		DataDir:          s.dataDir,
+		BindAddress:      store.String("chttpd", "bind_address", "127.0.0.1"),
+		Port:             int(store.Int("chttpd", "port", 5984)),
+		NodeName:         store.String("divan", "node_name", ""),
+		GossipPort:       int(store.Int("divan", "gossip_port", 0)),
+		RPCPort:          int(store.Int("divan", "rpc_port", 0)),
+		Zone:             store.String("cluster", "zone", ""),
+		AdvertiseAddress: store.String("divan", "advertise_address", ""),
+		Logger:           logger,
+		Store:            store,
+		LogLevel:         level,
+		Q:                int(store.Int("cluster", "q", 2)),
+		N:                int(store.Int("cluster", "n", 3)),
 	}
-	for _, seed := range strings.Split(s.seeds, ",") {
+	for _, seed := range strings.Split(store.String("cluster", "seedlist", ""), ",") {
 		if seed = strings.TrimSpace(seed); seed != "" {
 			cfg.Seeds = append(cfg.Seeds, seed)
 		}
 	}
-	sec := func(name string) *ini.Section { return file.Section(name) }
-	cfg.Q = sec("cluster").Key("q").MustInt(2)
-	cfg.N = sec("cluster").Key("n").MustInt(3)
-	cfg.MaxDocumentSize = sec("couchdb").Key("max_document_size").MustInt64(8000000)
-	cfg.MaxRequestSize = sec("chttpd").Key("max_http_request_size").MustInt64(4294967296)
-	cfg.MaxDBsInfo = sec("chttpd").Key("max_db_number_for_dbs_info_req").MustInt(100)
-	cfg.UUIDAlgorithm = sec("uuids").Key("algorithm").MustString("sequential")
-	cfg.UUIDMaxCount = sec("uuids").Key("max_count").MustInt(1000)
-	cfg.UTCIDSuffix = sec("uuids").Key("utc_id_suffix").String()
-
-	admins, err := settleAdmins(file, s, stdout, logger)
-	if err != nil {
-		return node.Config{}, nil, err
-	}
-	cfg.Admins = admins
 	return cfg, logger, nil
 }
 
-// settleAdmins gathers admins from the config file's [admins], the data
-// directory's local.ini and the environment/flags, hashing plain passwords.
-func settleAdmins(file *ini.File, s settings, stdout io.Writer, log *slog.Logger) (map[string]string, error) {
-	iterations := file.Section("chttpd_auth").Key("iterations").MustInt(auth.DefaultIterations)
-	admins := map[string]string{}
-
-	// Admins in the config file; plain passwords are rewritten hashed.
-	rewrite := false
-	for _, k := range file.Section("admins").Keys() {
-		v := k.String()
-		if !auth.IsHashed(v) {
-			h, err := auth.HashPassword(v, iterations)
-			if err != nil {
-				return nil, err
-			}
-			k.SetValue(h)
-			v, rewrite = h, true
-		}
-		admins[k.Name()] = v
-	}
-	if rewrite && s.configFile != "" {
-		if err := file.SaveTo(s.configFile); err != nil {
-			return nil, fmt.Errorf("rewrite %s with hashed admin passwords: %w", s.configFile, err)
+// nonAdmin drops [admins] overrides (so a first, throw-away read of the
+// configuration does not hash passwords).
+func nonAdmin(o []config.Setting) []config.Setting {
+	var out []config.Setting
+	for _, s := range o {
+		if s.Section != "admins" {
+			out = append(out, s)
 		}
 	}
-
-	// Admins the node persisted itself (a generated first admin).
-	localPath := filepath.Join(s.dataDir, "local.ini")
-	local, err := ini.LooseLoad(localPath)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", localPath, err)
-	}
-	for _, k := range local.Section("admins").Keys() {
-		if _, ok := admins[k.Name()]; !ok {
-			admins[k.Name()] = k.String()
-		}
-	}
-
-	switch {
-	case s.adminUser != "" && s.adminPassword != "":
-		h, err := auth.HashPassword(s.adminPassword, iterations)
-		if err != nil {
-			return nil, err
-		}
-		admins[s.adminUser] = h
-	case s.adminUser != "" || s.adminPassword != "":
-		return nil, errors.New("DIVAN_ADMIN_USER and DIVAN_ADMIN_PASSWORD must be set together")
-	}
-
-	if len(admins) == 0 {
-		// First start with no admin: make one, as `make run` promises, and
-		// keep only its hash.
-		var b [12]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return nil, err
-		}
-		pass := hex.EncodeToString(b[:])
-		h, err := auth.HashPassword(pass, iterations)
-		if err != nil {
-			return nil, err
-		}
-		if err := os.MkdirAll(s.dataDir, 0o700); err != nil {
-			return nil, err
-		}
-		local.Section("admins").Key("admin").SetValue(h)
-		if err := local.SaveTo(localPath); err != nil {
-			return nil, fmt.Errorf("save generated admin to %s: %w", localPath, err)
-		}
-		admins["admin"] = h
-		fmt.Fprintf(stdout, "\nNo admin was configured, so one was created (shown only this once):\n\n    user: admin\n    password: %s\n\n    curl http://admin:%s@127.0.0.1:%d/\n\nIts hash is stored in %s.\n\n", pass, pass, s.port, localPath)
-		log.Info("created first admin", "user", "admin", "stored_in", localPath)
-	}
-	return admins, nil
+	return out
 }
 
-func newLogger(level string) *slog.Logger {
-	var l slog.Level
-	switch strings.ToLower(level) {
-	case "debug":
-		l = slog.LevelDebug
-	case "warn", "warning":
-		l = slog.LevelWarn
-	case "error":
-		l = slog.LevelError
-	default:
-		l = slog.LevelInfo
+// settleAdmins makes sure the node has an admin: on a first start with
+// none configured it creates one, keeps only its hash in local.ini and
+// prints the password once.
+func settleAdmins(ctx context.Context, store *config.Store, s settings, stdout io.Writer, log *slog.Logger, iterations int) error {
+	if len(store.Section("admins")) > 0 {
+		return nil
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	pass := hex.EncodeToString(b[:])
+	h, err := auth.HashPassword(pass, iterations)
+	if err != nil {
+		return err
+	}
+	if _, err := store.Set(ctx, "admins", "admin", h, true); err != nil {
+		return fmt.Errorf("save generated admin: %w", err)
+	}
+	port := store.Int("chttpd", "port", 5984)
+	fmt.Fprintf(stdout, "\nNo admin was configured, so one was created (shown only this once):\n\n    user: admin\n    password: %s\n\n    curl http://admin:%s@127.0.0.1:%d/\n\nIts hash is stored in %s.\n\n", pass, pass, port, store.LocalFile())
+	log.Info("created first admin", "user", "admin", "stored_in", store.LocalFile())
+	return nil
 }

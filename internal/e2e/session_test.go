@@ -43,7 +43,7 @@ func TestCookieSession(t *testing.T) {
 			t.Fatalf("login body: %s", body)
 		}
 		c := hdr.Get("Set-Cookie")
-		for _, part := range []string{"AuthSession=", "Version=1", "Path=/", "HttpOnly", "Max-Age=600"} {
+		for _, part := range []string{"AuthSession=", "Version=1", "Expires=", " GMT", "Path=/", "HttpOnly", "Max-Age=600"} {
 			if !strings.Contains(c, part) {
 				t.Fatalf("Set-Cookie %q lacks %s", c, part)
 			}

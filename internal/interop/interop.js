@@ -1,6 +1,7 @@
 // Interoperability checks with real CouchDB clients against a running Divan
-// node: PouchDB replication both ways and live sync, and nano's basic
-// operations. Usage: DIVAN_URL=http://user:pass@127.0.0.1:5984 node interop.js
+// node: PouchDB replication both ways and live sync, nano's basic
+// operations, and both clients authenticating as a _users user (cookie and
+// basic auth). Usage: DIVAN_URL=http://user:pass@127.0.0.1:5984 node interop.js
 'use strict';
 
 const assert = require('node:assert/strict');
@@ -207,8 +208,73 @@ async function main() {
     await nano.db.destroy(name);
   });
 
+  await checkAuth(nano);
+
   console.log(`${passed} passed, ${failed} failed`);
   process.exit(failed === 0 ? 0 : 1);
+}
+
+// checkAuth: a _users user with member rights on one database logs in with
+// nano's cookie session and PouchDB's basic auth; the wrong password and
+// other databases are refused as CouchDB refuses them.
+async function checkAuth(admin) {
+  const url = new URL(base);
+  const plain = `${url.protocol}//${url.host}`;
+  const user = `alice-${tag}`;
+  const password = 'wonderland-' + tag;
+  const dbname = `private-${tag}`;
+  const other = `other-${tag}`;
+
+  await check('auth: admin creates a _users user and a members-only db', async () => {
+    const users = admin.use('_users');
+    const r = await users.insert({ _id: `org.couchdb.user:${user}`, name: user, password, roles: [], type: 'user' });
+    assert.ok(r.ok);
+    const stored = await users.get(`org.couchdb.user:${user}`);
+    assert.equal(stored.password, undefined, 'password must be stored hashed');
+    assert.equal(stored.password_scheme, 'pbkdf2');
+    await admin.db.create(dbname);
+    await admin.db.create(other);
+    await admin.request({ db: dbname, path: '_security', method: 'PUT',
+      body: { admins: { names: [], roles: [] }, members: { names: [user], roles: [] } } });
+  });
+
+  await check('auth: nano cookie session as the user', async () => {
+    const client = require('nano')({ url: plain });
+    const res = await client.auth(user, password);
+    assert.equal(res.ok, true);
+    assert.equal(res.name, user);
+    const session = await client.session();
+    assert.equal(session.userCtx.name, user);
+    assert.equal(session.info.authenticated, 'cookie');
+    const db = client.use(dbname);
+    assert.ok((await db.insert({ _id: 'by-cookie', v: 1 })).ok);
+    assert.equal((await db.get('by-cookie')).v, 1);
+    await assert.rejects(client.use(other).get('x'), { statusCode: 403, error: 'forbidden' });
+    await assert.rejects(client.db.list(), { statusCode: 401, error: 'unauthorized' });
+  });
+
+  await check('auth: nano refuses a wrong password', async () => {
+    const client = require('nano')({ url: plain });
+    await assert.rejects(client.auth(user, 'not-it'), { statusCode: 401, error: 'unauthorized' });
+  });
+
+  await check('auth: PouchDB with basic auth replicates as the user', async () => {
+    const remoteDB = new PouchDB(`${plain}/${dbname}`, { auth: { username: user, password } });
+    const local = memdb('authsrc');
+    await local.bulkDocs([{ _id: 'a', n: 1 }, { _id: 'b', n: 2 }]);
+    const r = await local.replicate.to(remoteDB);
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(r.docs_written, 2);
+    const info = await remoteDB.info();
+    assert.equal(info.doc_count, 3);
+    const anonymous = new PouchDB(`${plain}/${dbname}`, { skip_setup: true });
+    await assert.rejects(anonymous.get('a'), { status: 401, name: 'unauthorized' });
+    const wrong = new PouchDB(`${plain}/${dbname}`, { skip_setup: true, auth: { username: user, password: 'nope' } });
+    await assert.rejects(wrong.get('a'), { status: 401, name: 'unauthorized' });
+  });
+
+  await admin.db.destroy(dbname);
+  await admin.db.destroy(other);
 }
 
 main().catch((err) => {

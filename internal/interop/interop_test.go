@@ -28,7 +28,8 @@ func TestPouchDBAndNano(t *testing.T) {
 		}
 		t.Skip("npm packages not installed: run `npm ci --prefix internal/interop`")
 	}
-	n := testnode.Start(t, testnode.Options{})
+	// single_node creates _users, which the authentication checks use.
+	n := testnode.Start(t, testnode.Options{Config: "[couchdb]\nsingle_node = true\n"})
 	cmd := exec.CommandContext(t.Context(), nodeBin, "interop.js")
 	u, err := url.Parse(n.URL())
 	if err != nil {

@@ -7,6 +7,7 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -24,6 +25,7 @@ import (
 	"github.com/divandb/divan/fabric"
 	"github.com/divandb/divan/httpapi"
 	"github.com/divandb/divan/internal/auth"
+	"github.com/divandb/divan/internal/config"
 	"github.com/divandb/divan/internal/rpc"
 	"github.com/divandb/divan/shard"
 	"google.golang.org/grpc"
@@ -59,6 +61,15 @@ type Config struct {
 	// Admins maps admin names to PBKDF2 hashes ([admins]).
 	Admins map[string]string
 
+	// Store is the node's configuration ([section] key = value layers,
+	// served and changed by /_node/{node}/_config). When set, the HTTP
+	// settings, admins, CORS and TLS come from it and changes to them
+	// apply at runtime; when nil, one is built in memory from this
+	// Config's fields.
+	Store *config.Store
+	// LogLevel, when set, follows [log] level at runtime.
+	LogLevel *slog.LevelVar
+
 	Q, N            int   // [cluster] q, n
 	MaxDocumentSize int64 // [couchdb] max_document_size
 	MaxRequestSize  int64 // [chttpd] max_http_request_size
@@ -74,20 +85,32 @@ type Config struct {
 	Listener net.Listener
 	// RPCListener likewise replaces listening on RPCPort.
 	RPCListener net.Listener
+	// TLSListener, when set, is used for HTTPS instead of listening on
+	// BindAddress:[ssl] port (with [ssl] enable = true).
+	TLSListener net.Listener
 	Logger      *slog.Logger
 }
 
 // Node is a running Divan node.
 type Node struct {
-	cfg    Config
-	log    *slog.Logger
-	store  *shard.Store
-	api    *httpapi.API
-	srv    *http.Server
-	ln     net.Listener
-	name   string
-	uuid   string
-	admins *auth.Admins
+	cfg   Config
+	log   *slog.Logger
+	store *shard.Store
+	api   *httpapi.API
+	srv   *http.Server
+	ln    net.Listener
+	name  string
+	uuid  string
+
+	// settings is the configuration store; adminsP the parsed [admins],
+	// swapped when the section changes.
+	settings    *config.Store
+	adminsP     atomic.Pointer[auth.Admins]
+	apis        []apiBase
+	unsubscribe func()
+	// tlsSrv and tlsLn serve HTTPS beside the plain listener ([ssl]).
+	tlsSrv *http.Server
+	tlsLn  net.Listener
 
 	cluster   *cluster.Cluster
 	members   *cluster.Membership
@@ -180,14 +203,21 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	admins, err := auth.NewAdmins(cfg.Admins)
+	settings := cfg.Store
+	if settings == nil {
+		if settings, err = storeFromConfig(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
+	admins, err := loadAdmins(settings)
 	if err != nil {
 		return nil, err
 	}
 	if admins.Len() == 0 {
 		return nil, errors.New("no admin account configured: set DIVAN_ADMIN_USER and DIVAN_ADMIN_PASSWORD (CouchDB 3 refuses to start without an admin)")
 	}
-	n = &Node{cfg: cfg, log: cfg.Logger, name: id.Name, uuid: id.UUID, admins: admins}
+	n = &Node{cfg: cfg, log: cfg.Logger, name: id.Name, uuid: id.UUID, settings: settings}
+	n.adminsP.Store(admins)
 	started := n // `return nil, err` clears n before deferred calls run
 	defer func() {
 		if err != nil {
@@ -226,7 +256,12 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err := n.startCluster(ctx); err != nil {
 		return nil, err
 	}
-	fab := fabric.New(fabric.Config{DefaultQ: cfg.Q, DefaultN: cfg.N, Logger: cfg.Logger},
+	fab := fabric.New(fabric.Config{
+		DefaultQ:  int(settings.Int("cluster", "q", int64(cfg.Q))),
+		DefaultN:  int(settings.Int("cluster", "n", int64(cfg.N))),
+		Placement: settings.String("cluster", "placement", ""),
+		Logger:    cfg.Logger,
+	},
 		cl, rpc.NewRouter(id.Name, n.store, n.rpcClient))
 
 	hcfg := httpapi.DefaultConfig()
@@ -234,29 +269,16 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	hcfg.ServerUUID = id.UUID
 	hcfg.Version = CouchDBVersion
 	hcfg.DivanVersion = Version
-	if cfg.MaxDocumentSize > 0 {
-		hcfg.MaxDocumentSize = cfg.MaxDocumentSize
-	}
-	if cfg.MaxRequestSize > 0 {
-		hcfg.MaxRequestSize = cfg.MaxRequestSize
-	}
-	if cfg.MaxDBsInfo > 0 {
-		hcfg.MaxDBsInfo = cfg.MaxDBsInfo
-	}
-	if cfg.UUIDAlgorithm != "" {
-		hcfg.UUIDAlgorithm = cfg.UUIDAlgorithm
-	}
-	if cfg.UUIDMaxCount > 0 {
-		hcfg.UUIDMaxCount = cfg.UUIDMaxCount
-	}
-	hcfg.UTCIDSuffix = cfg.UTCIDSuffix
+	// Admins are read through the pointer so [admins] changes apply to
+	// the next request.
 	hcfg.Authenticate = func(user, pass string) (bool, bool) {
-		ok := admins.Verify(user, pass)
+		ok := n.adminsP.Load().Verify(user, pass)
 		return ok, ok
 	}
-	hcfg.SessionSecret = []byte(id.Secret)
+	hcfg.SessionSecret = []byte(id.Secret) // unless [chttpd_auth] secret is set
+	hcfg.Lockout = auth.NewLockout(auth.ParseLockoutConfig(settings.Section("chttpd_auth_lockout")))
 	hcfg.UserSalt = func(user string) (string, bool, bool) {
-		salt, ok := admins.Salt(user)
+		salt, ok := n.adminsP.Load().Salt(user)
 		return salt, ok, ok
 	}
 	hcfg.Logger = cfg.Logger.With("component", "httpapi")
@@ -264,14 +286,30 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	// unsharded databases and shard copies through the same HTTP layer.
 	localFab := fabric.New(fabric.Config{NodeLocal: true, Logger: cfg.Logger},
 		cluster.NodeLocalMaps{SelfName: id.Name, Store: n.store}, fabric.LocalCopies{Self: id.Name, Store: n.store})
-	localAPI, err := httpapi.New(hcfg, localFab)
+	localBase := hcfg
+	localAPI, err := httpapi.New(httpConfig(settings, localBase), localFab)
 	if err != nil {
 		return nil, err
 	}
 	hcfg.NodeLocal = localAPI
 	hcfg.Cluster = clusterView{n}
-	n.api, err = httpapi.New(hcfg, fab)
+	n.api, err = httpapi.New(httpConfig(settings, hcfg), fab)
 	if err != nil {
+		return nil, err
+	}
+	n.apis = []apiBase{{n.api, hcfg}, {localAPI, localBase}}
+	// [couchdb] single_node = true: create _users and _replicator at start,
+	// as CouchDB does. Otherwise, as in CouchDB, /_cluster_setup
+	// (enable_single_node or finish_cluster) creates them: creating them
+	// on every first start would make each node of a future cluster hold
+	// its own one-node _users and finish_cluster answer "already finished".
+	if settings.Bool("couchdb", "single_node", false) {
+		if err := n.api.EnsureSystemDBs(ctx); err != nil {
+			return nil, fmt.Errorf("create system databases: %w", err)
+		}
+	}
+	n.unsubscribe = settings.Subscribe("", n.applyConfig)
+	if err := n.startTLS(); err != nil {
 		return nil, err
 	}
 
@@ -290,6 +328,58 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	return n, nil
 }
 
+// startTLS serves HTTPS beside the plain listener when [ssl] enable is
+// true, as CouchDB 3 does: same API, [ssl] cert_file and key_file, on
+// [chttpd] bind_address and [ssl] port (6984).
+func (n *Node) startTLS() error {
+	st := n.settings
+	if !st.Bool("ssl", "enable", false) {
+		return nil
+	}
+	certFile, keyFile := st.String("ssl", "cert_file", ""), st.String("ssl", "key_file", "")
+	if certFile == "" || keyFile == "" {
+		return errors.New("[ssl] enable = true needs [ssl] cert_file and key_file")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return fmt.Errorf("[ssl] load certificate: %w", err)
+	}
+	ln := n.cfg.TLSListener
+	if ln == nil {
+		bind := n.cfg.BindAddress
+		if bind == "" {
+			bind = st.String("chttpd", "bind_address", "127.0.0.1")
+		}
+		addr := net.JoinHostPort(bind, strconv.FormatInt(st.Int("ssl", "port", 6984), 10))
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("listen (https) on %s: %w", addr, err)
+		}
+	}
+	n.tlsLn = ln
+	n.tlsSrv = &http.Server{
+		Handler:           n.api,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+	}
+	go func() {
+		if err := n.tlsSrv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("https server stopped", "err", err)
+		}
+	}()
+	n.log.Info("https listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// TLSAddr returns the HTTPS listener's address, or nil when [ssl] is off.
+func (n *Node) TLSAddr() net.Addr {
+	if n.tlsLn == nil {
+		return nil
+	}
+	return n.tlsLn.Addr()
+}
+
 // Addr returns the HTTP listener's address.
 func (n *Node) Addr() net.Addr { return n.ln.Addr() }
 
@@ -303,6 +393,15 @@ func (n *Node) Stop(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.ShutdownTimeout)
 	defer cancel()
 	var errs []error
+	if n.unsubscribe != nil {
+		n.unsubscribe()
+	}
+	if n.tlsSrv != nil {
+		if err := n.tlsSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("https shutdown: %w", err))
+			_ = n.tlsSrv.Close()
+		}
+	}
 	if err := n.srv.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 		_ = n.srv.Close()
@@ -321,6 +420,9 @@ func (n *Node) Stop(ctx context.Context) error {
 func (n *Node) closeStorage() error {
 	if n.srv == nil && n.ln != nil && n.cfg.Listener == nil { // a failed start
 		n.ln.Close()
+	}
+	if n.srv == nil && n.unsubscribe != nil {
+		n.unsubscribe()
 	}
 	if n.bgDone != nil { // a failed start: stop what startCluster began
 		_ = n.stopCluster(context.Background())
