@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"slices"
@@ -63,9 +62,23 @@ func handlerByName(name string) authHandler {
 // before the cookie whatever the order, as CouchDB's cookie handler defers
 // to an Authorization header.
 func (a *API) authenticate(rq *request) error {
-	names := a.conf().AuthHandlers
+	c := a.conf()
+	if c.RequireValidUserExceptUp && len(rq.parts) == 1 && rq.parts[0] == "_up" {
+		return nil // health checks stay anonymous (chttpd's _up exemption)
+	}
+	if err := a.runAuthHandlers(rq, c.AuthHandlers); err != nil {
+		return err
+	}
+	if c.RequireValidUser && rq.user.handler == "" {
+		return errAuthRequired
+	}
+	return nil
+}
+
+func (a *API) runAuthHandlers(rq *request, names []string) error {
 	if strings.HasPrefix(rq.r.Header.Get("Authorization"), "Basic ") && slices.Contains(names, AuthDefault) {
-		return doneOrNil(a.basicAuth(rq))
+		_, err := a.basicAuth(rq)
+		return err
 	}
 	for _, name := range names {
 		if h := handlerByName(name); h != nil {
@@ -77,7 +90,9 @@ func (a *API) authenticate(rq *request) error {
 	return nil
 }
 
-func doneOrNil(_ bool, err error) error { return err }
+// errAuthRequired answers anonymous requests under [chttpd]
+// require_valid_user.
+var errAuthRequired = couch.Errorf(couch.CodeUnauthorized, "Authentication required.")
 
 // jwtAuth is couch_httpd_auth:jwt_authentication_handler: an
 // "Authorization: Bearer" token verified against [jwt_keys]; a bad token
@@ -123,13 +138,9 @@ func (a *API) basicAuth(rq *request) (bool, error) {
 	if !strings.HasPrefix(hdr, "Basic ") {
 		return false, nil
 	}
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(hdr[len("Basic "):]))
-	if err != nil {
-		return true, badRequest("Authorization header has invalid base64 value")
-	}
-	user, pass, ok := strings.Cut(string(raw), ":")
-	if !ok || (user == "_" && pass == "_") {
-		return true, nil // malformed or the "log me out" pair: anonymous
+	user, pass, ok, err := auth.ParseBasicHeader(hdr)
+	if err != nil || !ok {
+		return true, err // undecodable, or the "log me out" pair: anonymous
 	}
 	u, err := a.checkLogin(rq, user, pass)
 	if err != nil {
@@ -265,7 +276,17 @@ func (rq *request) unauthorizedRedirect(name, reason string) bool {
 		rq.w.Header().Set("WWW-Authenticate", v)
 		return false
 	}
+	if v := rq.api.conf().WWWAuthenticate; v != "" {
+		rq.w.Header().Set("WWW-Authenticate", v)
+		return false
+	}
 	if name != string(couch.CodeUnauthorized) {
+		return false
+	}
+	if rq.api.conf().BasicAuthPopup {
+		// [chttpd_auth] require_valid_user: the browser's login popup
+		// whatever the client accepts.
+		rq.w.Header().Set("WWW-Authenticate", `Basic realm="server"`)
 		return false
 	}
 	if accepts(rq.r, "application/json") || !accepts(rq.r, "text/html") {

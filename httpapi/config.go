@@ -52,6 +52,16 @@ type Config struct {
 	// UserSalt returns the password salt of a user who may hold a session
 	// cookie, and whether that user is a server admin.
 	UserSalt func(user string) (salt string, isAdmin, ok bool)
+	// RequireValidUser is [chttpd] require_valid_user: anonymous requests
+	// get 401 "Authentication required.", except GET /_up when
+	// RequireValidUserExceptUp ([chttpd] require_valid_user_except_for_up).
+	RequireValidUser         bool
+	RequireValidUserExceptUp bool
+	// WWWAuthenticate is [chttpd] WWW-Authenticate, sent with every 401.
+	WWWAuthenticate string
+	// BasicAuthPopup is [chttpd_auth] require_valid_user: 401s carry
+	// WWW-Authenticate: Basic realm="server" (browsers show a login box).
+	BasicAuthPopup bool
 	// AuthHandlers is [chttpd] authentication_handlers by name (AuthJWT,
 	// AuthProxy, AuthCookie, AuthDefault), in order; nil means
 	// DefaultAuthHandlers.

@@ -3,8 +3,11 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"github.com/divandb/divan/fabric"
+	"github.com/divandb/divan/internal/config"
 	"github.com/divandb/divan/internal/couch"
 )
 
@@ -295,7 +299,86 @@ func (a *API) finishCluster(rq *request, body setupBody) error {
 	if err := a.waitConnected(rq.ctx); err != nil {
 		return err
 	}
+	a.syncClusterConfig(rq)
 	return a.ensureDBs(rq.ctx, dbs, true)
+}
+
+// syncClusterConfig is setup's sync_admins and sync_auth_secret: every
+// member gets this node's [admins] hashes and [chttpd_auth] secret (made
+// now if there is none), so the same admins log in everywhere and a
+// session cookie — keyed by the secret and the user's salt — from one node
+// is valid on all of them. It goes through each member's _config API with
+// the caller's credentials; failures are logged, as in CouchDB.
+func (a *API) syncClusterConfig(rq *request) {
+	st := a.conf().ConfigStore
+	if st == nil || a.conf().Cluster == nil {
+		return
+	}
+	secret, ok := st.Get("chttpd_auth", "secret")
+	if !ok || secret == "" {
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			a.log.WarnContext(rq.ctx, "make [chttpd_auth] secret", "err", err)
+			return
+		}
+		secret = hex.EncodeToString(b[:])
+		if _, err := st.Set(rq.ctx, "chttpd_auth", "secret", secret, true); err != nil {
+			a.log.WarnContext(rq.ctx, "store [chttpd_auth] secret", "err", err)
+			return
+		}
+	}
+	settings := []config.Setting{{Section: "chttpd_auth", Key: "secret", Value: secret}}
+	for name, hash := range st.Section("admins") {
+		settings = append(settings, config.Setting{Section: "admins", Key: name, Value: hash})
+	}
+	_, members, err := a.membership(rq.ctx)
+	if err != nil {
+		a.log.WarnContext(rq.ctx, "sync cluster config", "err", err)
+		return
+	}
+	for _, node := range members {
+		if node == a.conf().NodeName {
+			continue
+		}
+		addr, _, alive := a.conf().Cluster.NodeHTTPAddr(node)
+		if !alive || addr == "" {
+			a.log.WarnContext(rq.ctx, "sync cluster config: node unreachable", "node", node)
+			continue
+		}
+		for _, set := range settings {
+			body, _ := json.Marshal(set.Value)
+			if err := a.putRemoteConfig(rq, addr, set.Section, set.Key, body); err != nil {
+				// The error names the section and key, never the value.
+				a.log.WarnContext(rq.ctx, "sync cluster config", "node", node, "err", err)
+			}
+		}
+	}
+}
+
+// putRemoteConfig sets one key of another node's configuration through its
+// node-local _config API, authenticated as the current request is.
+func (a *API) putRemoteConfig(rq *request, addr, section, key string, value []byte) error {
+	ctx, cancel := context.WithTimeout(rq.ctx, setupRemoteTimeout)
+	defer cancel()
+	url := "http://" + addr + "/_node/_local/_config/" + section + "/" + couchURLEncode(key)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, bytes.NewReader(value))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if h := rq.r.Header.Get("Authorization"); h != "" {
+		req.Header.Set("Authorization", h)
+	}
+	resp, err := (&http.Client{Transport: nodeTransport}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("PUT %s: HTTP %d", url, resp.StatusCode)
+	}
+	return nil
 }
 
 // enableSingleNode is setup:enable_single_node/1: create the dbs (it never

@@ -226,3 +226,28 @@ func TestThreeNodeCluster(t *testing.T) {
 		return true, ""
 	})
 }
+
+// TestClusterSessionCookie: finish_cluster shares [chttpd_auth] secret, so
+// a session cookie from one node authenticates on every node, as behind a
+// load balancer.
+func TestClusterSessionCookie(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t)
+	status, hdr, body := nodes[0].AnonClient().Do(t, http.MethodPost, "/_session",
+		map[string]any{"name": nodes[0].AdminUser(), "password": nodes[0].AdminPassword()}, "Content-Type", "application/json")
+	if status != http.StatusOK {
+		t.Fatalf("login: %d %s", status, body)
+	}
+	cookie, _, _ := strings.Cut(hdr.Get("Set-Cookie"), ";")
+	for _, n := range nodes {
+		_, body := n.AnonClient().Expect(t, http.StatusOK, http.MethodGet, "/_session", nil, "Cookie", cookie)
+		var s struct {
+			UserCtx struct {
+				Name any `json:"name"`
+			} `json:"userCtx"`
+		}
+		if json.Unmarshal(body, &s) != nil || s.UserCtx.Name != nodes[0].AdminUser() {
+			t.Errorf("cookie from n1 on %s: %s", n.URL(), body)
+		}
+	}
+}
