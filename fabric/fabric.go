@@ -29,9 +29,17 @@ type Config struct {
 	// Attachments is the [attachments] compression policy and size limit.
 	Attachments couch.AttachmentPolicy
 	Logger      *slog.Logger
+	// RequestTimeout bounds each call to a shard copy that a request starts,
+	// including the writes that go on after the request was answered at
+	// quorum (CouchDB's [fabric] request_timeout); 0 means
+	// DefaultRequestTimeout.
+	RequestTimeout time.Duration
 	// Now returns the current time; shard suffixes use it.
 	Now func() time.Time
 }
+
+// DefaultRequestTimeout is CouchDB's [fabric] request_timeout default.
+const DefaultRequestTimeout = 60 * time.Second
 
 // Maps is where fabric finds databases and their shard maps: the cluster
 // view (*cluster.Cluster) for clustered databases, or a node's own unsharded
@@ -54,6 +62,27 @@ type Fabric struct {
 	cl     Maps
 	copies Copies
 	log    *slog.Logger
+	// bg counts the goroutines a request leaves behind (copy writes after
+	// quorum, read repairs); each ends by itself, within RequestTimeout or
+	// readRepairTimeout.
+	bg sync.WaitGroup
+}
+
+// Wait blocks until the work requests left running in the background
+// (writes to copies slower than the quorum, read repairs) has finished, or
+// ctx ends. Call it before closing storage on shutdown.
+func (f *Fabric) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		f.bg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("fabric: background work still running: %w", context.Cause(ctx))
+	}
 }
 
 // New returns a Fabric over a cluster view and a way to reach shard copies.
@@ -73,7 +102,17 @@ func New(cfg Config, cl Maps, copies Copies) *Fabric {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
 	return &Fabric{cfg: cfg, cl: cl, copies: copies, log: cfg.Logger.With("component", "fabric")}
+}
+
+// detached returns a context for work that may outlive the request of ctx:
+// it keeps ctx's values (request id, logging) but not its cancellation, and
+// ends after RequestTimeout.
+func (f *Fabric) detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), f.cfg.RequestTimeout)
 }
 
 // quorum is CouchDB's n div 2 + 1.
@@ -221,20 +260,28 @@ type rangeCopy struct {
 	meta cluster.Copy
 }
 
-// allCopies returns every reachable copy of range r and the errors of the
-// unreachable ones.
+// allCopies returns every reachable copy of range r, in shard map order,
+// and the errors of the unreachable ones. The copies are opened in parallel
+// (opening a remote copy is an RPC), so the wait is that of the slowest
+// node, not the sum.
 func (f *Fabric) allCopies(ctx context.Context, m *cluster.ShardMap, r cluster.Range) ([]rangeCopy, []error) {
+	metas := m.Copies(r)
+	opened := make([]Copy, len(metas))
+	errs := make([]error, len(metas))
+	_ = parallel(ctx, len(metas), func(ctx context.Context, i int) error {
+		opened[i], errs[i] = f.copies.Copy(ctx, metas[i].Node, metas[i].Name)
+		return nil
+	})
 	var out []rangeCopy
-	var errs []error
-	for _, c := range m.Copies(r) {
-		cp, err := f.copies.Copy(ctx, c.Node, c.Name)
-		if err != nil {
-			errs = append(errs, err)
+	var failed []error
+	for i, c := range metas {
+		if errs[i] != nil {
+			failed = append(failed, errs[i])
 			continue
 		}
-		out = append(out, rangeCopy{Copy: cp, meta: c})
+		out = append(out, rangeCopy{Copy: opened[i], meta: c})
 	}
-	return out, errs
+	return out, failed
 }
 
 // DBInfo aggregates info over one copy per range.
@@ -352,6 +399,9 @@ func (f *Fabric) onEveryCopy(ctx context.Context, db string, fn func(context.Con
 
 // parallel runs fn(i) for i in [0,n) concurrently and returns the first error.
 func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	if n == 0 {
+		return nil
+	}
 	if n == 1 {
 		return fn(ctx, 0)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/divandb/divan/cluster"
@@ -13,9 +12,12 @@ import (
 	"github.com/divandb/divan/internal/couch"
 )
 
-// OpenDoc reads a document from the copies of its range. It answers once R
-// copies replied (or all that could), returning the reply with the greatest
-// winning revision, as fabric_doc_open does.
+// OpenDoc reads a document from the copies of its range, as
+// fabric_doc_open does: every copy is asked in parallel and the answer comes
+// once R copies agree (or all have answered or failed), as the reply with
+// the greatest winning revision among those received. Copies that answered
+// with less are read-repaired in the background; copies that had not
+// answered yet are left to internal replication.
 func (f *Fabric) OpenDoc(ctx context.Context, db, id string, opts ReadOptions) (*couch.Document, error) {
 	m, err := f.cl.ShardMap(ctx, db)
 	if err != nil {
@@ -25,82 +27,196 @@ func (f *Fabric) OpenDoc(ctx context.Context, db, id string, opts ReadOptions) (
 	if len(rs) == 0 {
 		return nil, fmt.Errorf("shard map of %s does not cover %q", db, id)
 	}
-	copies, copyErrs := f.allCopies(ctx, m, rs[0])
-	if len(copies) == 0 {
-		return nil, fmt.Errorf("read %s/%s: %w", db, id, errors.Join(copyErrs...))
-	}
+	copies := m.Copies(rs[0])
 	if len(copies) == 1 {
-		return copies[0].Open(ctx, id, opts.OpenOptions)
+		c, err := f.copies.Copy(ctx, copies[0].Node, copies[0].Name)
+		if err != nil {
+			return nil, fmt.Errorf("read %s/%s: %w", db, id, err)
+		}
+		return c.Open(ctx, id, opts.OpenOptions)
 	}
-	docs := make([]*couch.Document, len(copies))
-	errs := make([]error, len(copies))
-	var wg sync.WaitGroup
+	r := opts.R
+	if r <= 0 {
+		r = quorum(len(copies))
+	}
+	r = min(r, len(copies))
+	replies, err := f.readQuorum(ctx, copies, id, opts.OpenOptions, r)
+	if err != nil {
+		return nil, fmt.Errorf("read %s/%s: %w", db, id, err)
+	}
+	best := newestReply(replies)
+	if best >= 0 {
+		f.maybeRepair(ctx, db, id, replies, best)
+		return replies[best].doc, nil
+	}
+	if err := notFound(replies); err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, rep := range replies {
+		if rep != nil {
+			errs = append(errs, rep.err)
+		}
+	}
+	return nil, fmt.Errorf("read %s/%s: %w", db, id, errors.Join(errs...))
+}
+
+// readReply is one copy's answer to a document read.
+type readReply struct {
+	idx  int       // the copy's index in the range's copies
+	copy rangeCopy // nil Copy when the copy could not be opened
+	doc  *couch.Document
+	err  error
+}
+
+// answered reports whether the copy knows the document's state: it sent
+// the document or said not_found (missing or deleted). Only such replies
+// count toward r; a copy that failed or is unreachable does not.
+func (rep *readReply) answered() bool {
+	var ce *couch.Error
+	return rep.doc != nil || errors.As(rep.err, &ce) && ce.Code == couch.CodeNotFound
+}
+
+// agrees reports whether two answered replies say the same: the same
+// revision tree (leaves and size), or the same not_found reason.
+func (rep *readReply) agrees(o *readReply) bool {
+	if rep.doc == nil || o.doc == nil {
+		return rep.doc == nil && o.doc == nil && notFoundReason(rep.err) == notFoundReason(o.err)
+	}
+	a, b := rep.doc, o.doc
+	if a.Tree == nil || b.Tree == nil { // _local documents
+		return a.Tree == nil && b.Tree == nil && len(a.Revisions) > 0 && len(b.Revisions) > 0 &&
+			a.Revisions[0].Rev == b.Revisions[0].Rev
+	}
+	return a.Tree.Len() == b.Tree.Len() && slices.Equal(a.Tree.Leaves(), b.Tree.Leaves())
+}
+
+// notFoundReason is the reason of a not_found error ("missing",
+// "deleted"), or "" for any other error.
+func notFoundReason(err error) string {
+	var ce *couch.Error
+	if errors.As(err, &ce) && ce.Code == couch.CodeNotFound {
+		return ce.Reason
+	}
+	return ""
+}
+
+// readQuorum asks every copy for document id in parallel and collects the
+// replies, indexed by copy (nil for copies that had not answered), until r
+// answered replies agree or every copy has answered or failed. The reads
+// still running then are cancelled.
+func (f *Fabric) readQuorum(ctx context.Context, copies []cluster.Copy, id string, opts couch.OpenOptions, r int) ([]*readReply, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	arrivals := make(chan readReply, len(copies)) // never blocks a sender
 	for i, c := range copies {
-		wg.Add(1)
+		f.bg.Add(1)
 		go func() {
-			defer wg.Done()
-			docs[i], errs[i] = c.Open(ctx, id, opts.OpenOptions)
+			defer f.bg.Done()
+			arrivals <- f.readCopy(ctx, i, c, id, opts)
 		}()
 	}
-	wg.Wait()
-	var best *couch.Document
-	bestIdx := -1
-	var bestErr error
-	for i := range copies {
-		if errs[i] != nil {
-			// "deleted" knows more than "missing"; any not-found beats an
-			// unreachable copy.
-			if bestErr == nil || errors.Is(errs[i], couch.ErrDeleted) {
-				bestErr = errs[i]
+	replies := make([]*readReply, len(copies))
+	for range copies {
+		select {
+		case rep := <-arrivals:
+			replies[rep.idx] = &rep
+			if rep.answered() && agreeing(replies, &rep) >= r {
+				return replies, nil
 			}
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+	}
+	return replies, nil
+}
+
+// agreeing counts the replies that agree with rep (itself included).
+func agreeing(replies []*readReply, rep *readReply) int {
+	n := 0
+	for _, o := range replies {
+		if o != nil && o.answered() && o.agrees(rep) {
+			n++
+		}
+	}
+	return n
+}
+
+// readCopy opens copy c and reads document id from it.
+func (f *Fabric) readCopy(ctx context.Context, idx int, c cluster.Copy, id string, opts couch.OpenOptions) readReply {
+	rep := readReply{idx: idx, copy: rangeCopy{meta: c}}
+	rep.copy.Copy, rep.err = f.copies.Copy(ctx, c.Node, c.Name)
+	if rep.err == nil {
+		rep.doc, rep.err = rep.copy.Open(ctx, id, opts)
+	}
+	return rep
+}
+
+// newestReply returns the index of the reply with the greatest winning
+// revision, or -1 when no copy sent the document.
+func newestReply(replies []*readReply) int {
+	best := -1
+	for i, rep := range replies {
+		if rep == nil || rep.doc == nil {
 			continue
 		}
-		if best == nil || newer(docs[i], best) {
-			best, bestIdx = docs[i], i
+		if best < 0 || newer(rep.doc, replies[best].doc) {
+			best = i
 		}
 	}
-	if best != nil {
-		f.maybeRepair(ctx, db, id, copies, docs, errs, bestIdx)
-		return best, nil
+	return best
+}
+
+// notFound returns the not_found error to answer with when no copy sent
+// the document but some said not_found: "deleted" knows more than
+// "missing". It returns nil when no copy said not_found.
+func notFound(replies []*readReply) error {
+	var out error
+	for _, rep := range replies {
+		if rep == nil || !rep.answered() {
+			continue
+		}
+		if out == nil || notFoundReason(rep.err) == couch.ErrDeleted.Reason {
+			out = rep.err
+		}
 	}
-	return nil, bestErr
+	return out
 }
 
 // readRepairTimeout bounds a background read repair.
 const readRepairTimeout = 30 * time.Second
 
-// maybeRepair writes, in the background, the revisions the best copy has
+// maybeRepair writes, in the background, the revisions the best reply has
 // to every copy that answered with less (fabric_doc_open's read repair), as
 // replicated (new_edits=false) writes. _local documents are never repaired.
-func (f *Fabric) maybeRepair(ctx context.Context, db, id string, copies []rangeCopy, docs []*couch.Document, errs []error, best int) {
-	if couch.IsLocalID(id) || docs[best].Tree == nil {
+func (f *Fabric) maybeRepair(ctx context.Context, db, id string, replies []*readReply, best int) {
+	bestDoc := replies[best].doc
+	if couch.IsLocalID(id) || bestDoc.Tree == nil {
 		return
 	}
-	want, _ := docs[best].Tree.Winner()
+	want, _ := bestDoc.Tree.Winner()
 	var behind []rangeCopy
-	for i, c := range copies {
-		if i == best {
+	for i, rep := range replies {
+		if i == best || rep == nil || !rep.answered() {
+			continue // unreachable or failing: internal replication's job
+		}
+		if rep.doc == nil {
+			behind = append(behind, rep.copy)
 			continue
 		}
-		if errs[i] != nil {
-			var ce *couch.Error
-			if !errors.As(errs[i], &ce) || ce.Code != couch.CodeNotFound {
-				continue // unreachable or failing: internal replication's job
-			}
-			behind = append(behind, c)
-			continue
-		}
-		if w, _ := docs[i].Tree.Winner(); w.Rev != want.Rev || docs[i].Tree.Len() != docs[best].Tree.Len() {
-			behind = append(behind, c)
+		if w, _ := rep.doc.Tree.Winner(); w.Rev != want.Rev || rep.doc.Tree.Len() != bestDoc.Tree.Len() {
+			behind = append(behind, rep.copy)
 		}
 	}
 	if len(behind) == 0 {
 		return
 	}
-	source := copies[best]
+	source := replies[best].copy
 	// The repair outlives the request that noticed the difference.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readRepairTimeout)
+	f.bg.Add(1)
 	go func() {
+		defer f.bg.Done()
 		defer cancel()
 		if err := f.repair(rctx, id, source, behind); err != nil {
 			f.log.DebugContext(rctx, "read repair incomplete", "db", db, "doc_id", id, "err", err)
@@ -158,7 +274,9 @@ func newer(a, b *couch.Document) bool {
 }
 
 // AttachmentData returns the stored bytes of an attachment of document id,
-// from the first copy of its range that has them.
+// from the first copy of its range that has them, this node's own copy
+// first. Copies are opened one at a time, only as needed, so an unreachable
+// node costs nothing while a copy before it in that order answers.
 func (f *Fabric) AttachmentData(ctx context.Context, db, id, digest string) ([]byte, error) {
 	m, err := f.cl.ShardMap(ctx, db)
 	if err != nil {
@@ -168,14 +286,44 @@ func (f *Fabric) AttachmentData(ctx context.Context, db, id, digest string) ([]b
 	if len(rs) == 0 {
 		return nil, fmt.Errorf("shard map of %s does not cover %q", db, id)
 	}
-	copies, copyErrs := f.allCopies(ctx, m, rs[0])
-	var lastErr error = errors.Join(copyErrs...)
-	for _, c := range copies {
-		data, err := c.AttachmentData(ctx, digest)
+	var openErrs []error
+	var lastErr error // the last answer of a copy that could be asked
+	for _, c := range localFirst(m.Copies(rs[0]), f.cl.Self()) {
+		cp, err := f.copies.Copy(ctx, c.Node, c.Name)
+		if err != nil {
+			openErrs = append(openErrs, err)
+			continue
+		}
+		data, err := cp.AttachmentData(ctx, digest)
 		if err == nil {
 			return data, nil
 		}
 		lastErr = err
 	}
-	return nil, lastErr
+	if lastErr != nil {
+		return nil, lastErr
+	}
+	return nil, fmt.Errorf("attachment of %s/%s: %w", db, id, errors.Join(openErrs...))
+}
+
+// localFirst returns copies with those on node self moved to the front,
+// the order otherwise kept.
+func localFirst(copies []cluster.Copy, self string) []cluster.Copy {
+	out := slices.Clone(copies)
+	slices.SortStableFunc(out, func(a, b cluster.Copy) int {
+		return cmpBool(b.Node == self, a.Node == self)
+	})
+	return out
+}
+
+// cmpBool orders false before true.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	default:
+		return -1
+	}
 }

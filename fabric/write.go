@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/divandb/divan/cluster"
 	"github.com/divandb/divan/internal/couch"
@@ -63,74 +62,147 @@ func (f *Fabric) UpdateDocs(ctx context.Context, db string, docs []*couch.Doc, o
 	return results, nil
 }
 
+// updateRange writes docs, all of range r, to every copy of r in parallel
+// and answers as soon as the outcome can no longer change, as
+// fabric_doc_update does:
+//
+//   - once every doc has w copies agreeing on the same revision, the write
+//     is done (201): copies still writing finish in the background;
+//   - otherwise, once every copy has answered or failed, each doc is ok,
+//     accepted (202: at least one copy wrote it) or the copies' error, and
+//     the range fails only when no copy answered at all.
+//
+// Conflicts and other per-doc errors do not count toward w, so a doc that
+// conflicts waits for every copy: a later copy may still accept it (202).
 func (f *Fabric) updateRange(ctx context.Context, m *cluster.ShardMap, r cluster.Range, docs []*couch.Doc, opts WriteOptions) ([]DocResult, error) {
-	copies, copyErrs := f.allCopies(ctx, m, r)
-	n := len(m.ByRange[r])
-	w := opts.W
-	if w <= 0 {
-		w = quorum(n)
-	}
-	replies := make([][]couch.UpdateResult, len(copies))
-	errs := make([]error, len(copies))
-	var wg sync.WaitGroup
-	for i, c := range copies {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			replies[i], errs[i] = c.Update(ctx, docs, couch.UpdateOptions{NewEdits: opts.NewEdits})
-		}()
-	}
-	wg.Wait()
-
-	answered := 0
-	for i := range copies {
-		if errs[i] == nil {
-			answered++
-		} else {
-			copyErrs = append(copyErrs, errs[i])
-		}
-	}
-	if answered == 0 {
-		if err := errors.Join(copyErrs...); err != nil {
-			return nil, fmt.Errorf("write to %s range %s: %w", m.DB, r, err)
-		}
+	copies := m.Copies(r)
+	if len(copies) == 0 {
 		return nil, fmt.Errorf("write to %s range %s: no copies", m.DB, r)
 	}
-	out := make([]DocResult, len(docs))
-	for j, d := range docs {
-		out[j] = tally(d.ID, j, replies, errs, w)
+	w := opts.W
+	if w <= 0 {
+		w = quorum(len(copies))
 	}
+	arrivals := f.writeCopies(ctx, copies, docs, couch.UpdateOptions{NewEdits: opts.NewEdits})
+	replies := make([]*copyReply, len(copies)) // by copy; nil until it answers
+	for range copies {
+		select {
+		case rep := <-arrivals:
+			replies[rep.idx] = &rep
+		case <-ctx.Done():
+			return nil, fmt.Errorf("write to %s range %s: %w", m.DB, r, context.Cause(ctx))
+		}
+		if out, done := tallyDocs(docs, replies, w); done {
+			return out, nil
+		}
+	}
+	var errs []error
+	for _, rep := range replies {
+		if rep.err != nil {
+			errs = append(errs, rep.err)
+		}
+	}
+	if len(errs) == len(replies) {
+		return nil, fmt.Errorf("write to %s range %s: %w", m.DB, r, errors.Join(errs...))
+	}
+	out, _ := tallyDocs(docs, replies, w)
 	return out, nil
 }
 
-// tally decides one doc's outcome from every copy's reply.
-func tally(id string, j int, replies [][]couch.UpdateResult, errs []error, w int) DocResult {
+// copyReply is one copy's answer to a range write: a result per doc, or
+// the error that kept the copy from answering.
+type copyReply struct {
+	idx     int // the copy's index in the range's copies
+	results []couch.UpdateResult
+	err     error
+}
+
+// writeCopies starts writing docs to each copy, every copy in its own
+// goroutine that opens the copy (an RPC for a remote one) and then writes
+// to it, so that a slow or silent node delays nobody but itself. Replies
+// arrive on the returned channel in completion order, one per copy; it is
+// buffered for all of them, so a copy answering after the caller has
+// stopped listening never blocks.
+//
+// The writes are detached from ctx's cancellation and bounded by the
+// request timeout instead: the caller returns at quorum, and a slow but live
+// copy should still get the write rather than have it cut off (internal
+// replication would bring it later, at a higher cost).
+func (f *Fabric) writeCopies(ctx context.Context, copies []cluster.Copy, docs []*couch.Doc, opts couch.UpdateOptions) <-chan copyReply {
+	out := make(chan copyReply, len(copies))
+	for i, c := range copies {
+		f.bg.Add(1)
+		go func() {
+			defer f.bg.Done()
+			wctx, cancel := f.detached(ctx)
+			defer cancel()
+			res, err := f.updateCopy(wctx, c, docs, opts)
+			out <- copyReply{idx: i, results: res, err: err}
+		}()
+	}
+	return out
+}
+
+// updateCopy opens copy c and writes docs to it.
+func (f *Fabric) updateCopy(ctx context.Context, c cluster.Copy, docs []*couch.Doc, opts couch.UpdateOptions) ([]couch.UpdateResult, error) {
+	cp, err := f.copies.Copy(ctx, c.Node, c.Name)
+	if err != nil {
+		return nil, err
+	}
+	res, err := cp.Update(ctx, docs, opts)
+	if err != nil {
+		return nil, fmt.Errorf("update %s on %s: %w", c.Name, c.Node, err)
+	}
+	if len(res) != len(docs) {
+		return nil, fmt.Errorf("update %s on %s: %d results for %d docs", c.Name, c.Node, len(res), len(docs))
+	}
+	return res, nil
+}
+
+// tallyDocs decides every doc's outcome from the replies so far (nil for
+// copies yet to answer) and reports whether all of them reached w.
+func tallyDocs(docs []*couch.Doc, replies []*copyReply, w int) ([]DocResult, bool) {
+	out := make([]DocResult, len(docs))
+	done := true
+	for j, d := range docs {
+		var ok bool
+		out[j], ok = tally(d.ID, j, replies, w)
+		done = done && ok
+	}
+	return out, done
+}
+
+// tally decides one doc's outcome from the copies' replies, taken in copy
+// order: ok when w copies wrote the same revision, accepted when fewer but
+// at least one did, else the first copy's error for it. quorum reports the
+// first case.
+func tally(id string, j int, replies []*copyReply, w int) (res DocResult, quorum bool) {
 	counts := map[couch.Rev]int{}
 	var firstErr error
 	var best couch.Rev
-	for i, rep := range replies {
-		if errs[i] != nil {
+	for _, rep := range replies {
+		if rep == nil || rep.err != nil {
 			continue
 		}
-		res := rep[j]
-		if res.Err != nil {
+		r := rep.results[j]
+		if r.Err != nil {
 			if firstErr == nil {
-				firstErr = res.Err
+				firstErr = r.Err
 			}
 			continue
 		}
-		counts[res.Rev]++
-		if counts[res.Rev] > counts[best] {
-			best = res.Rev
+		counts[r.Rev]++
+		if counts[r.Rev] > counts[best] {
+			best = r.Rev
 		}
 	}
 	switch {
 	case counts[best] >= w:
-		return DocResult{ID: id, Rev: best}
+		return DocResult{ID: id, Rev: best}, true
 	case counts[best] > 0:
-		return DocResult{ID: id, Rev: best, Accepted: true}
+		return DocResult{ID: id, Rev: best, Accepted: true}, false
 	default:
-		return DocResult{ID: id, Err: firstErr}
+		return DocResult{ID: id, Err: firstErr}, false
 	}
 }
 

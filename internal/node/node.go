@@ -97,6 +97,7 @@ type Node struct {
 	log   *slog.Logger
 	store *shard.Store
 	api   *httpapi.API
+	fab   *fabric.Fabric // the clustered fabric behind api
 	srv   *http.Server
 	ln    net.Listener
 	name  string
@@ -256,11 +257,14 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err := n.startCluster(ctx); err != nil {
 		return nil, err
 	}
-	fab := fabric.New(fabric.Config{
+	n.fab = fabric.New(fabric.Config{
 		DefaultQ:  int(settings.Int("cluster", "q", int64(cfg.Q))),
 		DefaultN:  int(settings.Int("cluster", "n", int64(cfg.N))),
 		Placement: settings.String("cluster", "placement", ""),
-		Logger:    cfg.Logger,
+		// [fabric] request_timeout bounds the copies' work that outlives
+		// the request (writes answered at w keep going on slow copies).
+		RequestTimeout: time.Duration(settings.Int("fabric", "request_timeout", 60000)) * time.Millisecond,
+		Logger:         cfg.Logger,
 	},
 		cl, rpc.NewRouter(id.Name, n.store, n.rpcClient))
 
@@ -293,7 +297,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	hcfg.NodeLocal = localAPI
 	hcfg.Cluster = clusterView{n}
-	n.api, err = httpapi.New(httpConfig(settings, hcfg), fab)
+	n.api, err = httpapi.New(httpConfig(settings, hcfg), n.fab)
 	if err != nil {
 		return nil, err
 	}
@@ -409,6 +413,11 @@ func (n *Node) Stop(ctx context.Context) error {
 	// Accepted ?batch=ok writes finish before storage closes.
 	if err := n.api.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("finish batched writes: %w", err))
+	}
+	// Copy writes that outlived their requests (answered at quorum) land
+	// before the cluster services and storage go.
+	if err := n.fab.Wait(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	errs = append(errs, n.stopCluster(ctx))
 	if err := n.closeStorage(); err != nil {

@@ -1,0 +1,333 @@
+package fabric
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/divandb/divan/cluster"
+	"github.com/divandb/divan/internal/couch"
+	"github.com/divandb/divan/shard"
+)
+
+// The quorum tests run a three-node cluster in one process: three real
+// badger stores, reached through storesByNode, with one node's copies
+// slowed down by a gate. The gate only adds latency: what a copy stores and
+// answers is the real shard's.
+
+const (
+	nodeA, nodeB, nodeC = "a@h", "b@h", "c@h"
+	// prompt is how long an answer that must not wait for the slow copy
+	// may take; far below the gates' waits and the request timeouts below.
+	prompt = 2 * time.Second
+)
+
+// gate holds back calls to a slow copy until released or until the
+// call's ctx ends, as a silent node does to an RPC.
+type gate struct {
+	release chan struct{}
+	entered chan struct{} // one value per call that reached the gate
+}
+
+func newGate() *gate {
+	return &gate{release: make(chan struct{}), entered: make(chan struct{}, 64)}
+}
+
+func (g *gate) wait(ctx context.Context) error {
+	select {
+	case g.entered <- struct{}{}:
+	default:
+	}
+	select {
+	case <-g.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// slowCopy is a real shard copy whose Update and Open wait at a gate first.
+type slowCopy struct {
+	Copy
+	g *gate
+}
+
+func (s slowCopy) Update(ctx context.Context, docs []*couch.Doc, opts couch.UpdateOptions) ([]couch.UpdateResult, error) {
+	if err := s.g.wait(ctx); err != nil {
+		return nil, err
+	}
+	return s.Copy.Update(ctx, docs, opts)
+}
+
+func (s slowCopy) Open(ctx context.Context, id string, opts couch.OpenOptions) (*couch.Document, error) {
+	if err := s.g.wait(ctx); err != nil {
+		return nil, err
+	}
+	return s.Copy.Open(ctx, id, opts)
+}
+
+// slowNode reaches every node's copies in its own store, those of node
+// slow through a gate.
+type slowNode struct {
+	storesByNode
+	slow string
+	g    *gate
+}
+
+func (s slowNode) Copy(ctx context.Context, node, name string) (Copy, error) {
+	c, err := s.storesByNode.Copy(ctx, node, name)
+	if err != nil || node != s.slow {
+		return c, err
+	}
+	return slowCopy{Copy: c, g: s.g}, nil
+}
+
+// quorumCluster is a fabric over three nodes' stores with node c slow,
+// and the single range of its database "db" (q=1, n=3).
+type quorumCluster struct {
+	f      *Fabric
+	stores storesByNode
+	g      *gate
+	shard  string // the shard name of db's only range
+	// goroutines is the count once everything was set up.
+	goroutines int
+}
+
+func newQuorumCluster(t *testing.T, requestTimeout time.Duration) *quorumCluster {
+	t.Helper()
+	ctx := context.Background()
+	qc := &quorumCluster{stores: storesByNode{}, g: newGate()}
+	for _, n := range []string{nodeA, nodeB, nodeC} {
+		s, err := shard.Open(ctx, shard.Options{Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		qc.stores[n] = s
+	}
+	cl, err := cluster.New(ctx, cluster.Config{NodeName: nodeA}, qc.stores[nodeA])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{nodeB, nodeC} {
+		if err := cl.PutMember(ctx, cluster.Member{Name: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	qc.f = New(Config{RequestTimeout: requestTimeout}, cl, slowNode{storesByNode: qc.stores, slow: nodeC, g: qc.g})
+	if err := qc.f.CreateDB(ctx, "db", CreateDBOptions{Q: 1, N: 3}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := cl.ShardMap(ctx, "db")
+	if err != nil || m.N() != 3 {
+		t.Fatalf("shard map: %+v %v", m, err)
+	}
+	qc.shard = m.ShardName(m.Ranges()[0])
+	// Warm up every copy (and badger's own goroutines) before counting.
+	for _, n := range []string{nodeA, nodeB, nodeC} {
+		if _, err := qc.copyOn(t, n).Update(ctx, []*couch.Doc{{ID: "warmup", Body: []byte(`{}`)}}, couch.UpdateOptions{NewEdits: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	qc.goroutines = runtime.NumGoroutine()
+	return qc
+}
+
+// copyOn returns node's copy of db, ungated.
+func (qc *quorumCluster) copyOn(t *testing.T, node string) *shard.Shard {
+	t.Helper()
+	sh, err := qc.stores[node].Get(qc.shard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sh
+}
+
+// revOn returns the winning rev of doc id on node's copy, or the error.
+func (qc *quorumCluster) revOn(t *testing.T, node, id string) (couch.Rev, error) {
+	t.Helper()
+	d, err := qc.copyOn(t, node).Open(context.Background(), id, couch.OpenOptions{})
+	if err != nil {
+		return couch.Rev{}, err
+	}
+	return d.Revisions[0].Rev, nil
+}
+
+// checkNoLeak waits for the fabric's background work and then for the
+// goroutine count to fall back to what it was after setup.
+func (qc *quorumCluster) checkNoLeak(t *testing.T) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		qc.f.bg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("fabric background work still running after 10s")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > qc.goroutines {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Fatalf("%d goroutines, %d after setup:\n%s", runtime.NumGoroutine(), qc.goroutines, buf)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func write(ctx context.Context, f *Fabric, w int, docs ...*couch.Doc) ([]DocResult, time.Duration, error) {
+	start := time.Now()
+	res, err := f.UpdateDocs(ctx, "db", docs, WriteOptions{NewEdits: true, W: w})
+	return res, time.Since(start), err
+}
+
+// A write answers as soon as w=2 copies agree, without waiting for the
+// third; the third still gets the write once it stops stalling.
+func TestWriteAnswersAtQuorum(t *testing.T) {
+	ctx := context.Background()
+	qc := newQuorumCluster(t, time.Minute)
+	res, took, err := write(ctx, qc.f, 0,
+		&couch.Doc{ID: "x", Body: []byte(`{"v":1}`)}, &couch.Doc{ID: "y", Body: []byte(`{"v":2}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took > prompt {
+		t.Errorf("w=2 write took %v with one copy stalled", took)
+	}
+	for _, r := range res {
+		if r.Err != nil || r.Accepted || r.Rev.Pos != 1 {
+			t.Fatalf("result %+v, want ok at quorum", r)
+		}
+	}
+	for _, n := range []string{nodeA, nodeB} {
+		if rev, err := qc.revOn(t, n, "x"); err != nil || rev != res[0].Rev {
+			t.Fatalf("x on %s: %v %v", n, rev, err)
+		}
+	}
+	select {
+	case <-qc.g.entered:
+	case <-time.After(prompt):
+		t.Fatal("the slow copy was never asked")
+	}
+	if _, err := qc.revOn(t, nodeC, "x"); !errors.Is(err, couch.ErrNotFound) {
+		t.Fatalf("x on the stalled copy before release: %v", err)
+	}
+
+	// The straggling write lands once the copy answers.
+	close(qc.g.release)
+	qc.f.bg.Wait()
+	for i, id := range []string{"x", "y"} {
+		if rev, err := qc.revOn(t, nodeC, id); err != nil || rev != res[i].Rev {
+			t.Fatalf("%s on the released copy: %v %v, want %v", id, rev, err, res[i].Rev)
+		}
+	}
+	qc.checkNoLeak(t)
+}
+
+// With w=3 the write waits for the stalled copy; when it never answers
+// (the request timeout ends its call) the two copies that wrote make it
+// accepted (202), and a conflict waits as long and stays a conflict.
+func TestWriteAllCopiesWaitsForStalledCopy(t *testing.T) {
+	ctx := context.Background()
+	const timeout = 300 * time.Millisecond
+	qc := newQuorumCluster(t, timeout)
+	res, took, err := write(ctx, qc.f, 3, &couch.Doc{ID: "x", Body: []byte(`{"v":1}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took < timeout || took > timeout+prompt {
+		t.Errorf("w=3 write took %v, want the request timeout %v", took, timeout)
+	}
+	if r := res[0]; r.Err != nil || !r.Accepted || r.Rev.Pos != 1 {
+		t.Fatalf("result %+v, want accepted", r)
+	}
+	if _, err := qc.revOn(t, nodeC, "x"); !errors.Is(err, couch.ErrNotFound) {
+		t.Fatalf("x on the timed-out copy: %v", err)
+	}
+
+	// Recreating x conflicts on a and b; the stalled copy might still
+	// have accepted it, so the outcome waits for it too.
+	res, took, err = write(ctx, qc.f, 0, &couch.Doc{ID: "x", Body: []byte(`{"v":2}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took < timeout {
+		t.Errorf("conflicting write took %v, want the request timeout %v", took, timeout)
+	}
+	if r := res[0]; !errors.Is(r.Err, couch.ErrConflict) {
+		t.Fatalf("result %+v, want conflict", r)
+	}
+	qc.checkNoLeak(t)
+}
+
+// Every copy failing fails the write with their errors.
+func TestWriteNoCopyAnswers(t *testing.T) {
+	qc := newQuorumCluster(t, time.Minute)
+	ctx := context.Background()
+	f := New(Config{}, qc.f.cl, LocalCopies{Self: "nobody@h"}) // every node is down
+	_, err := f.UpdateDocs(ctx, "db", []*couch.Doc{{ID: "x", Body: []byte(`{}`)}}, WriteOptions{NewEdits: true})
+	if !errors.Is(err, couch.Errorf(couch.CodeNodeDown, "")) || !strings.Contains(err.Error(), "write to db range") {
+		t.Fatalf("write with no copy: %v", err)
+	}
+	qc.checkNoLeak(t)
+}
+
+// A request whose ctx ends while waiting fails, but the writes it started
+// go on: copies that are merely slow still get them.
+func TestWriteOutlivesCancelledRequest(t *testing.T) {
+	qc := newQuorumCluster(t, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, _, err := write(ctx, qc.f, 3, &couch.Doc{ID: "x", Body: []byte(`{"v":1}`)})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("write past its deadline: %v", err)
+	}
+	close(qc.g.release)
+	qc.f.bg.Wait()
+	for _, n := range []string{nodeA, nodeB, nodeC} {
+		if _, err := qc.revOn(t, n, "x"); err != nil {
+			t.Fatalf("x on %s: %v", n, err)
+		}
+	}
+	qc.checkNoLeak(t)
+}
+
+// A read answers once r=2 copies agree, found or not, without waiting for
+// a stalled third copy.
+func TestReadAnswersAtQuorum(t *testing.T) {
+	ctx := context.Background()
+	qc := newQuorumCluster(t, time.Minute)
+	res, _, err := write(ctx, qc.f, 0, &couch.Doc{ID: "x", Body: []byte(`{"v":1}`)})
+	if err != nil || res[0].Err != nil {
+		t.Fatal(err, res)
+	}
+	start := time.Now()
+	doc, err := qc.f.OpenDoc(ctx, "db", "x", ReadOptions{})
+	if err != nil || doc.Revisions[0].Rev != res[0].Rev {
+		t.Fatalf("read: %v %v", doc, err)
+	}
+	if _, err := qc.f.OpenDoc(ctx, "db", "nope", ReadOptions{}); !errors.Is(err, couch.ErrNotFound) {
+		t.Fatalf("read of a missing doc: %v", err)
+	}
+	if took := time.Since(start); took > prompt {
+		t.Errorf("r=2 reads took %v with one copy stalled", took)
+	}
+
+	// r=3 waits for the stalled copy, which answers once released.
+	time.AfterFunc(100*time.Millisecond, func() { close(qc.g.release) })
+	start = time.Now()
+	doc, err = qc.f.OpenDoc(ctx, "db", "x", ReadOptions{R: 3})
+	if err != nil || doc.Revisions[0].Rev != res[0].Rev {
+		t.Fatalf("r=3 read: %v %v", doc, err)
+	}
+	if took := time.Since(start); took < 100*time.Millisecond {
+		t.Errorf("r=3 read took %v, before the stalled copy was released", took)
+	}
+	qc.checkNoLeak(t)
+}
