@@ -61,6 +61,7 @@ func (a *API) getDoc(rq *request, db, id string) error {
 	if err != nil {
 		return err
 	}
+	a.redactReplicatorDoc(rq.ctx, &rq.user, db, doc)
 	rv := firstRevision(doc)
 	if rv == nil {
 		return couch.ErrNotFound

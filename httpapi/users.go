@@ -473,6 +473,11 @@ func (a *API) beforeWrite(ctx context.Context, u *userCtx, db string, d *couch.D
 			return err
 		}
 	}
+	if db == replicatorDB {
+		if err := a.replicatorBeforeUpdate(ctx, u, d, newEdits); err != nil {
+			return err
+		}
+	}
 	if strings.HasPrefix(d.ID, "_design/") {
 		return a.checkIsAdmin(ctx, u, db)
 	}

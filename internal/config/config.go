@@ -392,7 +392,7 @@ func (s *Store) Set(ctx context.Context, section, k, value string, persist bool)
 	s.runtime[kk] = value
 	s.eff[kk] = value
 	s.mu.Unlock()
-	s.log.Info("config set", "section", section, "key", k, "value", conceal(section, value), "persist", persist)
+	s.log.Info("config set", "section", section, "key", k, "value", conceal(section, k, value), "persist", persist)
 	s.notify([]Change{{Section: section, Key: k, Value: value, Persist: persist}})
 	return old, nil
 }
@@ -514,9 +514,12 @@ func (s *Store) notify(changes []Change) {
 // LocalFile returns the path of the writable layer ("" when none).
 func (s *Store) LocalFile() string { return s.opts.LocalFile }
 
-// conceal hides values of [admins] in logs (config:is_sensitive).
-func conceal(section, v string) string {
-	if section == "admins" {
+// conceal hides credentials in logs: [admins] (CouchDB's
+// config:is_sensitive), and, beyond CouchDB, [jwt_keys] and any key naming
+// a password or secret ([chttpd_auth] secret, [replicator] password).
+func conceal(section, k, v string) string {
+	lk := strings.ToLower(k)
+	if section == "admins" || section == "jwt_keys" || strings.Contains(lk, "password") || strings.Contains(lk, "secret") {
 		return "'****'"
 	}
 	return v

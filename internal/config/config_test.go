@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -289,4 +290,34 @@ func FuzzPersistRoundTrip(f *testing.F) {
 			t.Fatalf("[%s] %s: set %q, read back %q; file:\n%s", section, key, value, got, b)
 		}
 	})
+}
+
+// TestSetLogsNoCredentials: a change is logged, but never the value of an
+// admin's hash, a secret, a password or a JWT key.
+func TestSetLogsNoCredentials(t *testing.T) {
+	var logs strings.Builder
+	s, err := Open(context.Background(), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, set := range []Setting{
+		{"admins", "root", "-pbkdf2:sha256-0011,2233,10"},
+		{"chttpd_auth", "secret", "s3cr3t-value"},
+		{"replicator", "password", "p4ss-value"},
+		{"jwt_keys", "hmac:_default", "a2V5LXZhbHVl"},
+		{"uuids", "algorithm", "random"},
+	} {
+		if _, err := s.Set(context.Background(), set.Section, set.Key, set.Value, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := logs.String()
+	for _, secret := range []string{"0011,2233", "s3cr3t-value", "p4ss-value", "a2V5LXZhbHVl"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log shows %q:\n%s", secret, out)
+		}
+	}
+	if !strings.Contains(out, "random") {
+		t.Errorf("ordinary values should be logged:\n%s", out)
+	}
 }
