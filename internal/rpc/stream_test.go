@@ -63,8 +63,14 @@ func handlerDone() (grpc.ServerOption, <-chan handlerResult) {
 	}), done
 }
 
-// fullSends is how many messages a full read of 3000 rows takes.
-const fullSends = (3000 + streamBatchRows - 1) / streamBatchRows
+// streamRows is the size of the streamed data set: its changes rows alone
+// (~20 bytes each) must be several times gRPC's smallest flow-control
+// window (64 KiB), or a server could send them all before noticing that
+// the client stopped reading.
+const streamRows = 12000
+
+// fullSends is how many messages a full read of streamRows rows takes.
+const fullSends = (streamRows + streamBatchRows - 1) / streamBatchRows
 
 // TestStreamEarlyStop stops Docs and Changes reads after a few rows and
 // requires the server to stop too: its handler must return an error without
@@ -74,7 +80,7 @@ func TestStreamEarlyStop(t *testing.T) {
 	opt, done := handlerDone()
 	n2 := startNode(t, "n2", opt)
 	const name = "s"
-	fill(t, mustCreate(t, n2.store, name), "d", 3000, 1000)
+	fill(t, mustCreate(t, n2.store, name), "d", streamRows, 1000)
 	// A fixed 64 KiB window: the server blocks long before it is done.
 	client := newClient(t, newResolver(n2), WithDialOptions(
 		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10)))
@@ -131,8 +137,8 @@ func TestStreamEarlyStop(t *testing.T) {
 		if err := rc.Changes(ctx, 0, func(shard.Change) error { n++; return nil }); err != nil {
 			t.Fatal(err)
 		}
-		if n != 3000 {
-			t.Fatalf("read %d changes, want 3000", n)
+		if n != streamRows {
+			t.Fatalf("read %d changes, want %d", n, streamRows)
 		}
 		if res := <-done; res.err != nil || res.sends != fullSends {
 			t.Fatalf("handler of a full read returned %v after %d sends, want nil after %d", res.err, res.sends, fullSends)
