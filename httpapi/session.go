@@ -24,6 +24,11 @@ import (
 const sessionCookie = "AuthSession"
 
 // cookieAuth authenticates rq from its AuthSession cookie, if any. A bad or
+// errMalformedCookie answers an AuthSession cookie that does not even
+// parse (couch_httpd_auth:cookie_authentication_handler); one that parses
+// but does not verify leaves the request anonymous.
+var errMalformedCookie = couch.Errorf(couch.CodeBadRequest, "Malformed AuthSession cookie. Please clear your cookies.")
+
 // expired cookie leaves the request anonymous, as in CouchDB.
 func (a *API) cookieAuth(rq *request) (bool, error) {
 	if a.conf().SessionSecret == nil || a.conf().UserSalt == nil {
@@ -35,7 +40,7 @@ func (a *API) cookieAuth(rq *request) (bool, error) {
 	}
 	name, err := auth.ParseCookie(c.Value)
 	if err != nil {
-		return false, nil
+		return true, errMalformedCookie
 	}
 	u, salt, ok := a.sessionUser(rq.ctx, name)
 	if !ok {

@@ -89,6 +89,16 @@ func TestAuthenticationHandlers(t *testing.T) {
 			t.Errorf("Authorization %.20q…: %d %s", hdr, status, body)
 		}
 	}
+	// Cookies: one that does not parse is a 400 (clear your cookies); a
+	// forged one that parses leaves the request anonymous.
+	status, _, body = anon.Do(t, http.MethodGet, "/_session", nil, "Cookie", "AuthSession=%%%not-base64")
+	if status != http.StatusBadRequest || !strings.Contains(string(body), "Malformed AuthSession cookie. Please clear your cookies.") {
+		t.Errorf("malformed cookie: %d %s", status, body)
+	}
+	forgedCookie := base64.RawURLEncoding.EncodeToString([]byte(n.AdminUser() + ":6A000000:forged-signature"))
+	if s := session("Cookie", "AuthSession="+forgedCookie); s["userCtx"].(map[string]any)["name"] != nil {
+		t.Errorf("forged cookie authenticated: %v", s)
+	}
 	// A unicode name is just a name: wrong credentials, not a crash.
 	status, _, body = anon.Do(t, http.MethodGet, "/_session", nil, "Authorization",
 		"Basic "+base64.StdEncoding.EncodeToString([]byte("Zoë-😀:pw")))
