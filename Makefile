@@ -13,7 +13,7 @@ build: ## build bin/divan and bin/divan-bench
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 run: build ## one node on 127.0.0.1:5984, data in ./data
-	DIVAN_DATA_DIR=$${DIVAN_DATA_DIR:-data} ./$(DIVAN)
+	DIVAN_DATA_DIR=$${DIVAN_DATA_DIR:-data} ./$(DIVAN) -config deploy/single-node.ini
 
 test: interop-deps ## unit, fuzz-seed, end-to-end, crash and client interop tests (what CI runs)
 	$(GO) vet $(PKGS)
