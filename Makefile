@@ -35,14 +35,18 @@ test-e2e: build
 	$(GO) test -count=1 -v ./internal/e2e/
 
 FUZZTIME ?= 30s
-fuzz: ## run each fuzz target for FUZZTIME
-	$(GO) test -run='^$$' -fuzz=FuzzParseDoc -fuzztime=$(FUZZTIME) ./internal/couch/
-	$(GO) test -run='^$$' -fuzz=FuzzRevTreeMerge -fuzztime=$(FUZZTIME) ./internal/couch/
-	$(GO) test -run='^$$' -fuzz=FuzzUnmarshalRevTree -fuzztime=$(FUZZTIME) ./internal/couch/
+fuzz: ## run every fuzz target (func Fuzz* in any package) for FUZZTIME each
+	@for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		for target in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go | sed 's/^func //'); do \
+			echo "== $$dir $$target"; \
+			$(GO) test -run='^$$' -fuzz="^$$target$$" -fuzztime=$(FUZZTIME) $$dir || exit 1; \
+		done; \
+	done
 
-bench: build ## load figures for docs/benchmarks.md (starts its own node)
+bench: build ## load figures for docs/benchmarks.md (starts its own node, then a 3-node cluster)
 	$(GO) test -run='^$$' -bench=. -benchmem ./shard/ ./internal/couch/
 	./$(BIN)/divan-bench -divan ./$(DIVAN)
+	./$(BIN)/divan-bench -divan ./$(DIVAN) -cluster 3 -duration 4s -settle 15s
 
 SOAK ?= 10m
 soak: build ## long crash/restart cycles under load

@@ -37,6 +37,18 @@
 // directory, which it stops with SIGTERM at the end:
 //
 //	divan-bench -divan bin/divan -duration 5s -json bench.json
+//
+// Starting a cluster (-cluster N, with -divan): N nodes named
+// bench{i}@127.0.0.1 on free loopback ports, joined through node 1's
+// /_cluster_setup (add_node for each other node, then finish_cluster);
+// databases are created with ?n=-n&q=-q and writes sent with ?w=-w. Each
+// workload (put, bulk, get by default; alldocs too) runs through node 1
+// and, round-robin per request, through all nodes (-targets one,all); then
+// (-node-down) the last node is stopped and put runs through node 1 again,
+// counting 201 and 202 answers. -settle waits for idle nodes before each
+// run:
+//
+//	divan-bench -divan bin/divan -cluster 3 -duration 5s -settle 15s
 package main
 
 import (
@@ -88,6 +100,16 @@ type options struct {
 	bulkGetBatch    int
 	revsDiffBatch   int
 	revsDiffMissing float64
+
+	// -cluster mode (cluster.go).
+	cluster  int      // nodes to start; 0: single-node mode
+	shardN   int      // ?n= of the databases created
+	shardQ   int      // ?q=
+	writeW   int      // ?w= of the writes
+	targets  []string // targetOne and/or targetAll
+	nodeDown bool     // run the node-down phase
+
+	settle time.Duration // longest wait for idle nodes before each workload; 0: none
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -127,9 +149,21 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.timeout, "timeout", time.Minute, "per-request timeout")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.BoolVar(&o.keep, "keep", false, "keep the benchmark databases (and, with -divan, the node's data dir and log)")
+	fs.IntVar(&o.cluster, "cluster", 0, "with -divan: start this many nodes (2 to 9) joined into one cluster and run put, bulk, get (default; alldocs allowed) against it")
+	fs.IntVar(&o.shardN, "n", 3, "-cluster: copies of each database range (?n= when creating the databases)")
+	fs.IntVar(&o.shardQ, "q", 2, "-cluster: ranges of each database (?q= when creating the databases)")
+	fs.IntVar(&o.writeW, "w", 2, "-cluster: ?w= of every PUT and _bulk_docs (201 once w copies have the write, 202 with fewer)")
+	targets := fs.String("targets", targetOne+","+targetAll, "-cluster: where requests go, comma-separated:\n"+
+		targetOne+": every request to node 1\n"+
+		targetAll+": requests round-robin over all nodes, per request")
+	fs.BoolVar(&o.nodeDown, "node-down", true, "-cluster: finally stop the last node and run put through node 1 at each -c, counting 201s and 202s")
+	fs.DurationVar(&o.settle, "settle", 0, "before each run, wait up to this long until the nodes use under 0.1 cores together\n"+
+		"(background work left by earlier writes); needs their pids; 0: don't wait")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
+	workloadsSet := false
+	fs.Visit(func(f *flag.Flag) { workloadsSet = workloadsSet || f.Name == "workloads" })
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
@@ -137,7 +171,16 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.conc, err = parseConcurrency(*conc); err != nil {
 		return o, err
 	}
+	if o.cluster > 0 && !workloadsSet {
+		*workloads = strings.Join(clusterDefaultWorkloads(), ",")
+	}
 	if o.workloads, err = parseWorkloads(*workloads); err != nil {
+		return o, err
+	}
+	if o.targets, err = parseTargets(*targets); err != nil {
+		return o, err
+	}
+	if err := o.checkCluster(); err != nil {
 		return o, err
 	}
 	switch {
@@ -157,6 +200,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-changes-limit and -continuous-gap must not be negative, -continuous-heartbeat at least 1ms, -continuous-wait positive")
 	case o.revsDiffMissing < 0 || o.revsDiffMissing > 1:
 		return o, errors.New("-revsdiff-missing must be between 0 and 1")
+	case o.settle < 0:
+		return o, errors.New("-settle must not be negative")
 	}
 	return o, nil
 }
@@ -229,10 +274,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// benchmark sets up the target (starting a node for -divan), runs the
-// selected workloads and returns what it measured, including a partial
-// report when it fails part way.
+// benchmark sets up the target (starting a node for -divan, or a cluster
+// for -cluster), runs the selected workloads and returns what it measured,
+// including a partial report when it fails part way.
 func benchmark(ctx context.Context, log *slog.Logger, o options) (rep *report, err error) {
+	if o.cluster > 0 {
+		return clusterBenchmark(ctx, log, o)
+	}
 	target, pid := o.url, o.pid
 	var n *node
 	if o.divan != "" {
@@ -240,81 +288,49 @@ func benchmark(ctx context.Context, log *slog.Logger, o options) (rep *report, e
 		if err != nil {
 			return nil, err
 		}
-		target = "http://" + benchUser + ":" + benchPassword + "@" + n.addr
+		target = nodeURL(n)
 		pid = n.pid
 	}
 
-	var rss *rssSampler
-	if pid > 0 {
-		rss = &rssSampler{pid: pid}
-		sctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		go rss.run(sctx, 200*time.Millisecond)
-	}
-	rep = &report{Started: time.Now().UTC(), Target: redact(target), Machine: thisMachine(), Settings: settings{
-		Duration: o.duration.String(), Concurrency: o.conc, Docs: o.docs, DocSize: o.docSize,
-		BulkBatch: o.bulkBatch, AllDocsLimit: o.allDocsLimit,
-		ChangesDocs: o.changesDocs, ChangesLimit: o.changesLimit, ContinuousWrites: o.contWrites,
-		ContinuousGap: o.contGap.String(), BulkGetBatch: o.bulkGetBatch, RevsDiffBatch: o.revsDiffBatch,
-		RevsDiffMissing: o.revsDiffMissing,
-	}}
+	sctx, cancelSampling := context.WithCancel(ctx)
+	defer cancelSampling()
+	rss := newRSSGroup(sctx, 200*time.Millisecond, pid)
+	rep = newReport(o, target)
 	if n != nil {
 		defer func() {
-			rep.PeakRSS = rss.sample() // the last reading, just before SIGTERM
-			rep.PeakRSSSplit = rss.peakSplit()
+			rep.PeakRSS = rss.hwmSum() // the last reading, just before SIGTERM
+			rep.PeakRSSSplit = rss[0].peakSplit()
 			if serr := n.stop(!o.keep); serr != nil {
 				log.Warn("node did not exit cleanly", "err", serr, "last_output", n.lastOutput())
 			}
 		}()
 	} else if rss != nil {
-		defer func() { rep.PeakRSS, rep.PeakRSSSplit = rss.sample(), rss.peakSplit() }()
+		defer func() { rep.PeakRSS, rep.PeakRSSSplit = rss.hwmSum(), rss[0].peakSplit() }()
 	}
 
-	cl, err := newClient(target, slices.Max(o.conc), o.timeout)
+	cl, err := connect(ctx, log, target, slices.Max(o.conc), o.timeout, rep)
 	if err != nil {
 		return rep, err
 	}
 	defer cl.close()
-	if err := cl.waitUp(ctx, 30*time.Second); err != nil {
-		return rep, err
-	}
-	if err := cl.call(ctx, "GET", "/", nil, &rep.Server); err != nil {
-		return rep, err
-	}
-	log.Info("target up", "url", rep.Target, "vendor", rep.Server.Vendor.Name, "version", rep.Server.Version)
 
 	// A node that dies under load ends the run at once rather than
 	// producing pages of connection-refused errors.
 	runCtx, cancelRun := context.WithCancelCause(ctx)
 	defer cancelRun(nil)
 	if n != nil {
-		go func() {
-			select {
-			case <-n.done:
-				cancelRun(fmt.Errorf("node exited during the run (%v); last output:\n%s", n.waitErr, n.lastOutput()))
-			case <-runCtx.Done():
-			}
-		}()
+		watchNodes(runCtx, cancelRun, n)
 	}
 
-	b, err := newBench(cl, log, benchConfig{
-		duration: o.duration, docs: o.docs, bulkBatch: o.bulkBatch, docSize: o.docSize,
-		allDocsLimit: o.allDocsLimit, loadConc: o.loadConc, keep: o.keep,
-		changesDocs: o.changesDocs, changesLimit: o.changesLimit,
-		contWrites: o.contWrites, contGap: o.contGap, contHeartbeat: o.contHeartbeat, contWait: o.contWait,
-		bulkGetBatch: o.bulkGetBatch, revsDiffBatch: o.revsDiffBatch, revsDiffMissing: o.revsDiffMissing,
-	})
+	b, err := newBench(cl, log, benchConfigOf(o))
 	if err != nil {
 		return rep, err
 	}
 	if n == nil { // a node we started goes away with its data directory
-		defer func() {
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer cancel()
-			b.cleanup(cctx)
-		}()
+		defer cleanupDBs(ctx, b)
 	}
 
+	r := &runner{log: log, b: b, rep: rep, pids: []int{pid}, rss: rss, duration: o.duration, contWrites: o.contWrites, settle: o.settle}
 	for _, name := range o.workloads {
 		if err := b.prepare(runCtx, name); err != nil {
 			return rep, stopped(runCtx, fmt.Errorf("%s: %w", name, err))
@@ -324,37 +340,160 @@ func benchmark(ctx context.Context, log *slog.Logger, o options) (rep *report, e
 			concs = []int{1}
 		}
 		for _, c := range concs {
-			var res result
-			cpu := startCPUMeter(pid)
-			if name == wlContinuous {
-				log.Info("running", "workload", name, "writes", o.contWrites)
-				res = b.continuous(runCtx)
-			} else {
-				log.Info("running", "workload", name, "c", c, "for", o.duration)
-				res = b.measure(runCtx, name, c, b.op(name, c))
-			}
-			res.setCPU(cpu.stop())
-			if rss != nil {
-				res.NodeVmHWM = rss.sample()
-				if cur := rss.current(); cur.RSS > 0 {
-					res.NodeRSS = &cur
-				}
-			}
-			rep.Results = append(rep.Results, res)
-			log.Info("done", "workload", name, "c", c, "rate", int(res.Rate), "unit", res.Unit,
-				"p50_ms", res.P50, "p99_ms", res.P99, "errors", res.Errors,
-				"node_cores", round2(res.NodeCores), "other_cores", round2(res.OtherCores))
-			if res.FirstError != "" {
-				log.Warn("first error", "workload", name, "c", c, "err", res.FirstError)
-			}
-			if runCtx.Err() != nil {
-				err := stopped(runCtx, runCtx.Err())
-				rep.Failure = err.Error()
+			if err := r.runOne(runCtx, name, c, result{}); err != nil {
 				return rep, err
 			}
 		}
 	}
 	return rep, nil
+}
+
+// nodeURL is the base URL, with the admin credentials, of a node this
+// tool started.
+func nodeURL(n *node) string {
+	return "http://" + benchUser + ":" + benchPassword + "@" + n.addr
+}
+
+// newReport starts the report of a run against target.
+func newReport(o options, target string) *report {
+	return &report{Started: time.Now().UTC(), Target: redact(target), Machine: thisMachine(), Settings: settings{
+		Duration: o.duration.String(), Concurrency: o.conc, Docs: o.docs, DocSize: o.docSize,
+		BulkBatch: o.bulkBatch, AllDocsLimit: o.allDocsLimit,
+		ChangesDocs: o.changesDocs, ChangesLimit: o.changesLimit, ContinuousWrites: o.contWrites,
+		ContinuousGap: o.contGap.String(), BulkGetBatch: o.bulkGetBatch, RevsDiffBatch: o.revsDiffBatch,
+		RevsDiffMissing: o.revsDiffMissing,
+	}}
+}
+
+// benchConfigOf is the part of the options the workloads need.
+func benchConfigOf(o options) benchConfig {
+	return benchConfig{
+		duration: o.duration, docs: o.docs, bulkBatch: o.bulkBatch, docSize: o.docSize,
+		allDocsLimit: o.allDocsLimit, loadConc: o.loadConc, keep: o.keep,
+		changesDocs: o.changesDocs, changesLimit: o.changesLimit,
+		contWrites: o.contWrites, contGap: o.contGap, contHeartbeat: o.contHeartbeat, contWait: o.contWait,
+		bulkGetBatch: o.bulkGetBatch, revsDiffBatch: o.revsDiffBatch, revsDiffMissing: o.revsDiffMissing,
+	}
+}
+
+// connect makes a client for target, waits until it is up and records
+// its GET / answer in rep when rep is not nil.
+func connect(ctx context.Context, log *slog.Logger, target string, maxConc int, timeout time.Duration, rep *report) (*client, error) {
+	cl, err := newClient(target, maxConc, timeout)
+	if err != nil {
+		return nil, err
+	}
+	if err := cl.waitUp(ctx, 30*time.Second); err != nil {
+		cl.close()
+		return nil, err
+	}
+	var info serverInfo
+	if err := cl.call(ctx, "GET", "/", nil, &info); err != nil {
+		cl.close()
+		return nil, err
+	}
+	if rep != nil {
+		rep.Server = info
+	}
+	log.Info("target up", "url", redact(target), "vendor", info.Vendor.Name, "version", info.Version)
+	return cl, nil
+}
+
+// watchNodes cancels ctx with the node's last output as the cause when
+// one of nodes exits other than through its stop method.
+func watchNodes(ctx context.Context, cancel context.CancelCauseFunc, nodes ...*node) {
+	for _, n := range nodes {
+		go func() {
+			select {
+			case <-n.done:
+				if !n.stopping.Load() {
+					cancel(fmt.Errorf("node exited during the run (%v); last output:\n%s", n.waitErr, n.lastOutput()))
+				}
+			case <-ctx.Done():
+			}
+		}()
+	}
+}
+
+// cleanupDBs deletes the benchmark's databases, even after ctx ended.
+func cleanupDBs(ctx context.Context, b *bench) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	b.cleanup(cctx)
+}
+
+// runner measures workloads one run at a time, with the CPU and memory of
+// the nodes around each run, and appends the results to rep.
+type runner struct {
+	log        *slog.Logger
+	b          *bench
+	rep        *report
+	pids       []int    // the nodes whose CPU counts as "node"; the running ones
+	rss        rssGroup // nil when no pid is known
+	duration   time.Duration
+	contWrites int
+	settle     time.Duration // see options.settle
+}
+
+// waitSettled waits, with -settle, for the nodes to go idle before a run
+// and records the wait in res.
+func (r *runner) waitSettled(ctx context.Context, res *result) {
+	if r.settle <= 0 || len(r.pids) == 0 || slices.Contains(r.pids, 0) {
+		return
+	}
+	waited, ok := waitIdle(ctx, r.pids, r.settle)
+	res.SettleWait, res.NotSettled = round2(waited.Seconds()), !ok
+	if ok {
+		r.log.Info("nodes idle", "before", res.Workload, "c", res.Concurrency, "waited", waited.Round(time.Millisecond))
+		return
+	}
+	r.log.Warn("nodes still busy; running anyway", "before", res.Workload, "c", res.Concurrency, "waited", waited.Round(time.Millisecond))
+}
+
+// runOne runs workload name at concurrency c, labels the result with
+// label's Via and Down, and appends it to the report. It returns an error
+// (also recorded as the report's failure) when ctx ended during the run.
+func (r *runner) runOne(ctx context.Context, name string, c int, label result) error {
+	settle := result{Workload: name, Concurrency: c}
+	r.waitSettled(ctx, &settle)
+	var res result
+	cpu := startCPUMeter(r.pids...)
+	if name == wlContinuous {
+		r.log.Info("running", "workload", name, "writes", r.contWrites)
+		res = r.b.continuous(ctx)
+	} else {
+		r.log.Info("running", runAttrs(name, c, &label, "for", r.duration)...)
+		res = r.b.measure(ctx, name, c, r.b.op(name, c))
+	}
+	res.Via, res.Down = label.Via, label.Down
+	res.SettleWait, res.NotSettled = settle.SettleWait, settle.NotSettled
+	res.setCPU(cpu.stop())
+	if r.rss != nil {
+		res.NodeVmHWM = r.rss.hwmSum()
+		if cur := r.rss.currentSum(); cur.RSS > 0 {
+			res.NodeRSS = &cur
+		}
+	}
+	r.rep.Results = append(r.rep.Results, res)
+	r.log.Info("done", runAttrs(name, c, &res, "rate", int(res.Rate), "unit", res.Unit,
+		"p50_ms", res.P50, "p99_ms", res.P99, "errors", res.Errors,
+		"node_cores", round2(res.NodeCores), "other_cores", round2(res.OtherCores))...)
+	if res.FirstError != "" {
+		r.log.Warn("first error", runAttrs(name, c, &res, "err", res.FirstError)...)
+	}
+	if ctx.Err() != nil {
+		err := stopped(ctx, ctx.Err())
+		r.rep.Failure = err.Error()
+		return err
+	}
+	return nil
+}
+
+// runAttrs are the log attributes of a run: workload, concurrency, the
+// cluster labels of res, then more.
+func runAttrs(name string, c int, res *result, more ...any) []any {
+	a := append([]any{"workload", name, "c", c}, res.clusterAttrs()...)
+	return append(a, more...)
 }
 
 // stopped prefers the reason the run was cancelled over the error it caused.

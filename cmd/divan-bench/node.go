@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -33,8 +34,9 @@ type node struct {
 	logPath string
 	log     *slog.Logger
 
-	done    chan struct{} // closed when the process has exited
-	waitErr error         // valid after done is closed
+	done     chan struct{} // closed when the process has exited
+	waitErr  error         // valid after done is closed
+	stopping atomic.Bool   // stop was called: an exit is expected
 
 	tailMu sync.Mutex
 	tail   []string // last stderr lines, for crash reports
@@ -169,6 +171,7 @@ func (n *node) exited() (bool, error) {
 // set, deletes the temporary directory. It returns the process's exit error,
 // if any, other than a plain termination by the signal.
 func (n *node) stop(remove bool) error {
+	n.stopping.Store(true)
 	if ok, _ := n.exited(); !ok {
 		_ = n.cmd.Process.Signal(syscall.SIGTERM)
 		select {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/divandb/divan/internal/testnode"
 )
 
 // The test binary doubles as a fake node for the -divan tests: with
@@ -23,7 +25,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("DIVAN_BENCH_FAKE_NODE") != "" {
 		os.Exit(fakeNodeMain())
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	testnode.Cleanup()
+	os.Exit(code)
 }
 
 // fakeNodeMain checks the flags the benchmark passes, logs the listening

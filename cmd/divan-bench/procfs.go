@@ -79,8 +79,9 @@ func parseRSSSplit(status string) (rssSplit, error) {
 // periodically, so the peak survives the process dying before the end,
 // and the composition of the largest resident set it sampled.
 type rssSampler struct {
-	pid  int
-	peak atomic.Int64
+	pid    int
+	peak   atomic.Int64
+	frozen atomic.Bool // the process has ended: sample no more
 
 	mu       sync.Mutex
 	last     rssSplit // the latest reading
@@ -90,6 +91,9 @@ type rssSampler struct {
 // sample reads VmHWM and the resident set once and folds them into the
 // peak.
 func (s *rssSampler) sample() int64 {
+	if s.frozen.Load() {
+		return s.peak.Load()
+	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.pid))
 	if err != nil {
 		return s.peak.Load()
@@ -113,6 +117,10 @@ func (s *rssSampler) sample() int64 {
 	return s.peak.Load()
 }
 
+// freeze keeps the figures sampled so far and stops reading the process,
+// for a process about to end (whose pid may then be reused).
+func (s *rssSampler) freeze() { s.frozen.Store(true) }
+
 // current returns the latest resident set reading (zero if none).
 func (s *rssSampler) current() rssSplit {
 	s.mu.Lock()
@@ -134,6 +142,60 @@ func (s *rssSampler) peakSplit() *rssSplit {
 	}
 	r := s.maxSplit
 	return &r
+}
+
+// rssGroup samples several nodes, one sampler each; a nil entry is a node
+// whose pid is unknown.
+type rssGroup []*rssSampler
+
+// newRSSGroup returns samplers for pids, sampling every interval until ctx
+// is done; nil when no pid is known.
+func newRSSGroup(ctx context.Context, every time.Duration, pids ...int) rssGroup {
+	var g rssGroup
+	known := false
+	for _, pid := range pids {
+		if pid <= 0 {
+			g = append(g, nil)
+			continue
+		}
+		s := &rssSampler{pid: pid}
+		go s.run(ctx, every)
+		g = append(g, s)
+		known = true
+	}
+	if !known {
+		return nil
+	}
+	return g
+}
+
+// hwmSum samples every node and returns the sum of their VmHWM (for one
+// node, its VmHWM).
+func (g rssGroup) hwmSum() int64 {
+	var sum int64
+	for _, s := range g {
+		if s != nil {
+			sum += s.sample()
+		}
+	}
+	return sum
+}
+
+// currentSum returns the sum of the running nodes' latest resident set
+// readings.
+func (g rssGroup) currentSum() rssSplit {
+	var sum rssSplit
+	for _, s := range g {
+		if s == nil || s.frozen.Load() {
+			continue
+		}
+		c := s.current()
+		sum.RSS += c.RSS
+		sum.Anon += c.Anon
+		sum.File += c.File
+		sum.Shmem += c.Shmem
+	}
+	return sum
 }
 
 // run samples every interval until ctx is done.
@@ -216,32 +278,52 @@ func parseBusy(stat string) (time.Duration, error) {
 	return 0, errors.New("/proc/stat: no cpu line")
 }
 
-// cpuMeter measures, over an interval, the CPU time the node used and the
+// cpuMeter measures, over an interval, the CPU time the nodes used and the
 // CPU time everything else on the machine but this tool used: the latter
 // shows when other work competed with the benchmark for the CPUs.
 type cpuMeter struct {
-	nodePID                int // 0 if unknown
+	nodePIDs               []int // none if unknown
 	node, self, busy       time.Duration
 	nodeOK, selfOK, busyOK bool
 }
 
-func startCPUMeter(nodePID int) *cpuMeter {
-	m := &cpuMeter{nodePID: nodePID}
-	if nodePID > 0 {
-		m.node, m.nodeOK = orFalse(readCPU(nodePID))
-	}
+// startCPUMeter starts measuring the nodes with the given pids (a pid ≤ 0
+// is unknown: nothing is measured for the nodes, nor for others).
+func startCPUMeter(nodePIDs ...int) *cpuMeter {
+	m := &cpuMeter{nodePIDs: nodePIDs}
+	m.node, m.nodeOK = m.readNodes()
 	m.self, m.selfOK = orFalse(readCPU(os.Getpid()))
 	m.busy, m.busyOK = orFalse(readBusy())
 	return m
 }
 
-// stop returns the node's CPU time and other processes' CPU time since
-// start; -1 for what it could not measure. Others needs the node's pid, as
-// the node's own time would otherwise count as someone else's.
+// readNodes returns the CPU time the nodes have used, summed; false if any
+// pid is unknown or unreadable.
+func (m *cpuMeter) readNodes() (time.Duration, bool) {
+	if len(m.nodePIDs) == 0 {
+		return 0, false
+	}
+	var sum time.Duration
+	for _, pid := range m.nodePIDs {
+		if pid <= 0 {
+			return 0, false
+		}
+		d, ok := orFalse(readCPU(pid))
+		if !ok {
+			return 0, false
+		}
+		sum += d
+	}
+	return sum, true
+}
+
+// stop returns the nodes' CPU time and other processes' CPU time since
+// start; -1 for what it could not measure. Others needs the nodes' pids, as
+// the nodes' own time would otherwise count as someone else's.
 func (m *cpuMeter) stop() (node, others time.Duration) {
 	node, others = -1, -1
 	var dNode time.Duration
-	if n, ok := orFalse(readCPU(m.nodePID)); m.nodeOK && ok {
+	if n, ok := m.readNodes(); m.nodeOK && ok {
 		dNode = n - m.node
 		node = dNode
 	}
@@ -254,3 +336,47 @@ func (m *cpuMeter) stop() (node, others time.Duration) {
 }
 
 func orFalse(d time.Duration, err error) (time.Duration, bool) { return d, err == nil }
+
+// Settling: before a workload, wait until the nodes have finished the
+// background work earlier writes left them (internal replication,
+// compaction), so it is not billed to the next workload.
+const (
+	settleWindow = time.Second // CPU is measured over windows this long
+	settleCores  = 0.10        // idle: the nodes together below this
+)
+
+// waitIdle waits until the nodes' summed CPU use over one settleWindow is
+// below settleCores, or maxWait has passed, or ctx ends. It returns how
+// long it waited and whether the nodes were idle; false too when their
+// CPU cannot be read.
+func waitIdle(ctx context.Context, pids []int, maxWait time.Duration) (time.Duration, bool) {
+	start := time.Now()
+	m := &cpuMeter{nodePIDs: pids}
+	prev, ok := m.readNodes()
+	if !ok {
+		return 0, false
+	}
+	t := time.NewTicker(settleWindow)
+	defer t.Stop()
+	for time.Since(start) < maxWait {
+		select {
+		case <-ctx.Done():
+			return time.Since(start), false
+		case <-t.C:
+		}
+		cur, ok := m.readNodes()
+		if !ok {
+			return time.Since(start), false
+		}
+		if idle(cur-prev, settleWindow) {
+			return time.Since(start), true
+		}
+		prev = cur
+	}
+	return time.Since(start), false
+}
+
+// idle reports whether cpu used over window is below settleCores.
+func idle(cpu, window time.Duration) bool {
+	return cpu.Seconds() < settleCores*window.Seconds()
+}

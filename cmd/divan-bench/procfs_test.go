@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 )
@@ -59,5 +61,23 @@ func TestParseBusy(t *testing.T) {
 	}
 	if node, others := startCPUMeter(0).stop(); node != -1 || others != -1 {
 		t.Errorf("cpuMeter without a pid: node %v, others %v", node, others)
+	}
+}
+
+func TestWaitIdle(t *testing.T) {
+	if !idle(50*time.Millisecond, time.Second) || idle(200*time.Millisecond, time.Second) {
+		t.Error("idle threshold")
+	}
+	sleeper := exec.Command("sleep", "10")
+	if err := sleeper.Start(); err != nil {
+		t.Skip("no sleep command:", err)
+	}
+	defer func() { sleeper.Process.Kill(); sleeper.Wait() }()
+	waited, ok := waitIdle(context.Background(), []int{sleeper.Process.Pid}, 5*time.Second)
+	if !ok || waited > 3*time.Second {
+		t.Errorf("sleeping process: waited %v, idle %v", waited, ok)
+	}
+	if _, ok := waitIdle(context.Background(), []int{0}, time.Second); ok {
+		t.Error("unknown pid reported idle")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -63,11 +64,22 @@ type benchConfig struct {
 	bulkGetBatch    int
 	revsDiffBatch   int
 	revsDiffMissing float64 // fraction of the revs sent that are missing
+
+	// Cluster mode: createQuery ("?n=3&q=2") is added to PUT /{db},
+	// writeQuery ("?w=2") to single-doc PUTs and _bulk_docs, and with
+	// countStatus the runs tally their responses' HTTP statuses.
+	createQuery string
+	writeQuery  string
+	countStatus bool
 }
 
-// bench runs the workloads against one node.
+// bench runs the workloads against one node or a cluster.
 type bench struct {
-	cl      *client
+	cl *client // node 1: setup, data loading and the replication workloads
+	// route are the nodes the put, bulk, get and alldocs requests go to,
+	// round-robin per request (see pickTarget); set between runs, never
+	// during one. Nil means cl alone.
+	route   []*client
 	log     *slog.Logger
 	cfg     benchConfig
 	prefix  string // database name prefix, unique per run
@@ -140,13 +152,46 @@ func (b *bench) appendBulk(dst []byte, first, count int, id func(int) string) []
 	return append(dst, "]}"...)
 }
 
-// createDB creates a database and remembers it for cleanup.
+// createDB creates a database (with cfg.createQuery) and remembers it
+// for cleanup.
 func (b *bench) createDB(ctx context.Context, name string) error {
-	if err := b.cl.call(ctx, http.MethodPut, "/"+name, nil, nil); err != nil {
+	if err := b.cl.call(ctx, http.MethodPut, "/"+name+b.cfg.createQuery, nil, nil); err != nil {
 		return fmt.Errorf("create database: %w", err)
 	}
 	b.created = append(b.created, name)
 	return nil
+}
+
+// ensureDB creates a database unless this run already has.
+func (b *bench) ensureDB(ctx context.Context, name string) error {
+	if slices.Contains(b.created, name) {
+		return nil
+	}
+	return b.createDB(ctx, name)
+}
+
+// pickTarget returns which of n nodes a worker's req'th request goes to:
+// requests rotate over the nodes, each worker starting at its own offset,
+// so that c=1 spreads its requests too and at c≥n every node has a share
+// of the workers at any moment.
+func pickTarget(n, workerID, req int) int {
+	if n <= 1 {
+		return 0
+	}
+	return (workerID + req) % n
+}
+
+// do sends one load request to the node pickTarget chooses among b.route
+// and records the response's status in w.status.
+func (b *bench) do(ctx context.Context, w *worker, method, path string, body []byte) (int, error) {
+	cl := b.cl
+	if len(b.route) > 0 {
+		cl = b.route[pickTarget(len(b.route), w.id, w.reqs)]
+	}
+	w.reqs++
+	status, err := cl.do(ctx, method, path, body, &w.resp)
+	w.status = status
+	return status, err
 }
 
 // cleanup deletes the databases this run created, unless -keep.
@@ -179,6 +224,10 @@ type worker struct {
 	passRows int
 	feed     feedCounter
 	copyBuf  []byte
+	// reqs counts the requests sent through bench.do (it picks the
+	// node); status is the last one's HTTP status, 0 if none came back.
+	reqs   int
+	status int
 }
 
 // opFunc performs one request. It returns the items it completed (docs or
@@ -201,7 +250,7 @@ func outcome(status int, err error, body []byte, n int) (int, int, error) {
 func (b *bench) prepare(ctx context.Context, name string) error {
 	switch name {
 	case wlPut, wlBulk:
-		return b.createDB(ctx, b.db(name))
+		return b.ensureDB(ctx, b.db(name))
 	case wlGet, wlAllDocs, wlBulkGet, wlRevsDiff:
 		return b.ensureLoaded(ctx, "data", b.cfg.docs)
 	case wlChanges:
@@ -223,11 +272,11 @@ func (b *bench) op(name string, conc int) opFunc {
 			w.seq++
 			id := fmt.Sprintf("r%d-w%d-%d", run, w.id, w.seq)
 			w.req = appendDoc(w.req[:0], "", w.seq, b.payloadFor(w.seq+w.id))
-			status, err := b.cl.do(ctx, http.MethodPut, path+id, w.req, &w.resp)
+			status, err := b.do(ctx, w, http.MethodPut, path+id+b.cfg.writeQuery, w.req)
 			return outcome(status, err, w.resp.Bytes(), 1)
 		}
 	case wlBulk:
-		path := "/" + b.db(wlBulk) + "/_bulk_docs"
+		path := "/" + b.db(wlBulk) + "/_bulk_docs" + b.cfg.writeQuery
 		id := func(w *worker) func(int) string {
 			return func(i int) string { return fmt.Sprintf("r%d-w%d-%d", run, w.id, i) }
 		}
@@ -235,7 +284,7 @@ func (b *bench) op(name string, conc int) opFunc {
 			first := w.seq * b.cfg.bulkBatch
 			w.seq++
 			w.req = b.appendBulk(w.req[:0], first, b.cfg.bulkBatch, id(w))
-			status, err := b.cl.do(ctx, http.MethodPost, path, w.req, &w.resp)
+			status, err := b.do(ctx, w, http.MethodPost, path, w.req)
 			ok, failed, err := outcome(status, err, w.resp.Bytes(), b.cfg.bulkBatch)
 			if err != nil {
 				return ok, failed, err
@@ -245,7 +294,7 @@ func (b *bench) op(name string, conc int) opFunc {
 	case wlGet:
 		prefix := "/" + b.db("data") + "/"
 		return func(ctx context.Context, w *worker) (int, int, error) {
-			status, err := b.cl.do(ctx, http.MethodGet, prefix+dataID(w.rng.IntN(b.cfg.docs)), nil, &w.resp)
+			status, err := b.do(ctx, w, http.MethodGet, prefix+dataID(w.rng.IntN(b.cfg.docs)), nil)
 			return outcome(status, err, w.resp.Bytes(), 1)
 		}
 	case wlAllDocs:
@@ -260,7 +309,7 @@ func (b *bench) op(name string, conc int) opFunc {
 			w.seq++
 			first := page * b.cfg.allDocsLimit
 			want := min(b.cfg.allDocsLimit, b.cfg.docs-first)
-			status, err := b.cl.do(ctx, http.MethodGet, path+"%22"+dataID(first)+"%22", nil, &w.resp)
+			status, err := b.do(ctx, w, http.MethodGet, path+"%22"+dataID(first)+"%22", nil)
 			if _, failed, err := outcome(status, err, w.resp.Bytes(), want); err != nil {
 				return 0, failed, err
 			}
@@ -372,6 +421,7 @@ func (b *bench) measure(ctx context.Context, name string, conc int, op opFunc) r
 		h                       histogram
 		requests, items, failed int64
 		firstErr                error
+		statuses                map[int]int64
 	}
 	tallies := make([]tally, conc)
 	var wg sync.WaitGroup
@@ -383,6 +433,7 @@ func (b *bench) measure(ctx context.Context, name string, conc int, op opFunc) r
 			w := &worker{id: i, rng: mrand.New(mrand.NewPCG(uint64(start.UnixNano()), uint64(i)))}
 			for ctx.Err() == nil && time.Now().Before(deadline) {
 				t0 := time.Now()
+				w.status = 0
 				items, failed, err := op(ctx, w)
 				lat := time.Since(t0)
 				if ctx.Err() != nil {
@@ -392,6 +443,12 @@ func (b *bench) measure(ctx context.Context, name string, conc int, op opFunc) r
 				t.requests++
 				t.items += int64(items)
 				t.failed += int64(failed)
+				if b.cfg.countStatus && w.status > 0 {
+					if t.statuses == nil {
+						t.statuses = map[int]int64{}
+					}
+					t.statuses[w.status]++
+				}
 				if err != nil && t.firstErr == nil {
 					t.firstErr = err
 				}
@@ -412,6 +469,7 @@ func (b *bench) measure(ctx context.Context, name string, conc int, op opFunc) r
 		if t.firstErr != nil && r.FirstError == "" {
 			r.FirstError = t.firstErr.Error()
 		}
+		r.addStatuses(t.statuses)
 	}
 	r.Interrupted = ctx.Err() != nil
 	r.Rate = float64(r.Items) / elapsed.Seconds()
