@@ -85,7 +85,10 @@ func (f *Fabric) mergeRanges(ctx context.Context, ring []rangeCopy, opts AllDocs
 	}
 	streams := make([]*stream, len(ring))
 	for i, c := range ring {
-		s := &stream{ch: make(chan []shard.DocRow, 4), errc: make(chan error, 1)}
+		// One batch in flight per range keeps the copies reading ahead
+		// while the merge renders; more only holds more documents in
+		// memory per concurrent request.
+		s := &stream{ch: make(chan []shard.DocRow, 1), errc: make(chan error, 1)}
 		streams[i] = s
 		go func() {
 			defer close(s.ch)

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -33,6 +34,31 @@ func (rq *request) requireJSONCType() error {
 
 // body reads the whole request body, bounded by max_http_request_size and
 // decompressed when Content-Encoding is gzip. It records the time spent in
+// smallBody is the size below which a body is read without admission: a
+// single document costs little, and it should not queue behind bulk loads.
+const smallBody = 64 << 10
+
+// admitBody waits until n more bytes of request bodies may be held in
+// memory (Config.MaxInflightBodyBytes), so that many concurrent bulk
+// requests are parsed and written a few at a time instead of all at once:
+// the rest wait with their bodies unread, in the kernel's socket buffers.
+// On 2 cores this keeps _bulk_docs throughput and bounds the heap, which
+// otherwise grows with the number of clients and makes the collector run
+// against the memory limit. A request is admitted at most once; what it
+// holds is released when it ends (API.putRequest).
+func (rq *request) admitBody(n int64) error {
+	a := rq.api
+	if n < smallBody || rq.heldBody > 0 || a.bodyBudget == nil {
+		return nil
+	}
+	n = min(n, a.bodyBudgetSize)
+	if err := a.bodyBudget.Acquire(rq.ctx, n); err != nil {
+		return fmt.Errorf("wait to read the request body: %w", err)
+	}
+	rq.heldBody = n
+	return nil
+}
+
 // X-CouchDB-Body-Time.
 func (rq *request) body() ([]byte, error) {
 	max := rq.api.conf().MaxRequestSize
@@ -51,6 +77,9 @@ func (rq *request) body() ([]byte, error) {
 	switch {
 	case r.Body == nil || r.Body == http.NoBody:
 	case r.ContentLength >= 0:
+		if err := rq.admitBody(r.ContentLength); err != nil {
+			return nil, err
+		}
 		// The server guarantees exactly ContentLength bytes.
 		data = make([]byte, r.ContentLength)
 		if _, err := io.ReadFull(r.Body, data); err != nil {
@@ -69,6 +98,10 @@ func (rq *request) body() ([]byte, error) {
 		if int64(buf.Len()) > max {
 			rq.w.Header()["Connection"] = connectionClose
 			return nil, errTooLarge
+		}
+		// Admitted once read: the size was unknown before.
+		if err := rq.admitBody(int64(buf.Len())); err != nil {
+			return nil, err
 		}
 		data = buf.Bytes()
 	}

@@ -42,6 +42,10 @@ type Config struct {
 	// max_revisions_number.
 	PurgeMaxDocIDs int
 	PurgeMaxRevs   int
+	// MaxInflightBodyBytes bounds the request bodies of 64 KiB or more
+	// held in memory at once; further requests wait before reading
+	// theirs. It is fixed at New. Zero means 8 MiB; negative, no bound.
+	MaxInflightBodyBytes int64
 
 	// Authenticate checks HTTP Basic credentials: ok is false for wrong
 	// ones; isAdmin for server admins. Nil rejects every credential.

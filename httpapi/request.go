@@ -37,6 +37,8 @@ type request struct {
 	// dbChecked is set once the database is known to exist.
 	dbChecked bool
 
+	heldBody int64 // body bytes admitted (admitBody), released at the end
+
 	buf []byte // response scratch buffer (pooled)
 }
 

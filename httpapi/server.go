@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // API is the CouchDB HTTP API over a Backend. It implements http.Handler and
@@ -35,6 +38,10 @@ type API struct {
 
 	secs  secCache   // parsed _security objects (security.go)
 	users *userStore // _users credentials and their watcher (users.go)
+
+	// bodyBudget admits large request bodies (admitBody); nil: unbounded.
+	bodyBudget     *semaphore.Weighted
+	bodyBudgetSize int64
 }
 
 var _ http.Handler = (*API)(nil)
@@ -68,6 +75,10 @@ func New(cfg Config, b Backend) (*API, error) {
 		users:        newUserStore(),
 	}
 	a.cfg.Store(&cfg)
+	if cfg.MaxInflightBodyBytes >= 0 {
+		a.bodyBudgetSize = cmp.Or(cfg.MaxInflightBodyBytes, 8<<20)
+		a.bodyBudget = semaphore.NewWeighted(a.bodyBudgetSize)
+	}
 	a.pool.New = func() any { return &request{buf: make([]byte, 0, 4096)} }
 	return a, nil
 }
@@ -180,6 +191,9 @@ var (
 )
 
 func (a *API) putRequest(rq *request) {
+	if rq.heldBody > 0 {
+		a.bodyBudget.Release(rq.heldBody)
+	}
 	if cap(rq.buf) > 1<<20 {
 		rq.buf = make([]byte, 0, 4096) // do not pin huge buffers
 	}

@@ -61,6 +61,7 @@ func httpConfig(st *config.Store, base httpapi.Config) httpapi.Config {
 	c.DefaultSecurity = st.String("couchdb", "default_security", c.DefaultSecurity)
 	c.UsersDBSecurityEditable = st.Bool("couchdb", "users_db_security_editable", c.UsersDBSecurityEditable)
 	c.PasswordIterations = int(st.Int("chttpd_auth", "iterations", int64(c.PasswordIterations)))
+	c.MaxInflightBodyBytes = st.Int("divan", "max_inflight_body_bytes", c.MaxInflightBodyBytes)
 	c.RequireValidUser = st.Bool("chttpd", "require_valid_user", false)
 	c.RequireValidUserExceptUp = st.Bool("chttpd", "require_valid_user_except_for_up", false)
 	c.WWWAuthenticate = st.String("chttpd", "WWW-Authenticate", st.String("httpd", "WWW-Authenticate", ""))
