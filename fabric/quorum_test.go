@@ -331,3 +331,37 @@ func TestReadAnswersAtQuorum(t *testing.T) {
 	}
 	qc.checkNoLeak(t)
 }
+
+// TestWriteRacingReplication: a copy that internal replication reached
+// before the write (it holds the very revision the write creates) agrees
+// with the write instead of conflicting, so w=3 is met (201); a copy
+// holding another revision is a genuine conflict and the write is
+// accepted (202), as in CouchDB.
+func TestWriteRacingReplication(t *testing.T) {
+	ctx := context.Background()
+	qc := newQuorumCluster(t, time.Minute)
+	close(qc.g.release) // every copy answers
+	put := func(node, id, body string) {
+		t.Helper()
+		res, err := qc.copyOn(t, node).Update(ctx, []*couch.Doc{{ID: id, Body: []byte(body)}}, couch.UpdateOptions{NewEdits: true})
+		if err != nil || res[0].Err != nil {
+			t.Fatalf("put %s on %s: %v %v", id, node, err, res[0].Err)
+		}
+	}
+	put(nodeB, "raced", `{"v":1}`)     // replication got there first
+	put(nodeB, "taken", `{"other":1}`) // a different edit
+
+	res, _, err := write(ctx, qc.f, 3,
+		&couch.Doc{ID: "raced", Body: []byte(`{"v":1}`)},
+		&couch.Doc{ID: "taken", Body: []byte(`{"v":1}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res[0]; r.Err != nil || r.Accepted {
+		t.Errorf("raced: %+v, want ok (201) with all three copies holding the revision", r)
+	}
+	if r := res[1]; r.Err != nil || !r.Accepted {
+		t.Errorf("taken: %+v, want accepted (202): one copy holds a conflicting edit", r)
+	}
+	qc.checkNoLeak(t)
+}

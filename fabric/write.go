@@ -105,8 +105,55 @@ func (f *Fabric) updateRange(ctx context.Context, m *cluster.ShardMap, r cluster
 	if len(errs) == len(replies) {
 		return nil, fmt.Errorf("write to %s range %s: %w", m.DB, r, errors.Join(errs...))
 	}
-	out, _ := tallyDocs(docs, replies, w)
+	out, done := tallyDocs(docs, replies, w)
+	if !done && opts.NewEdits && f.settleReplicationRaces(ctx, copies, docs, replies, out) {
+		out, _ = tallyDocs(docs, replies, w)
+	}
 	return out, nil
+}
+
+// settleReplicationRaces looks again at docs that a copy refused as a
+// conflict while another copy wrote them: internal replication may have
+// brought the very same revision to that copy first (revision ids are
+// deterministic), in which case it agrees rather than conflicts. CouchDB
+// answers such a race 202; Divan counts the copy toward w when it holds
+// the revision. It rewrites those replies and reports whether
+// it changed any. A genuine conflict (the copy holds other revisions) is
+// left as it is.
+func (f *Fabric) settleReplicationRaces(ctx context.Context, copies []cluster.Copy, docs []*couch.Doc, replies []*copyReply, out []DocResult) bool {
+	type check struct{ copyIdx, doc int }
+	var checks []check
+	for j, res := range out {
+		if !res.Accepted {
+			continue
+		}
+		for i, rep := range replies {
+			if rep != nil && rep.err == nil && errors.Is(rep.results[j].Err, couch.ErrConflict) {
+				checks = append(checks, check{i, j})
+			}
+		}
+	}
+	changed := false
+	for _, c := range checks {
+		cp, err := f.copies.Copy(ctx, copies[c.copyIdx].Node, copies[c.copyIdx].Name)
+		if err != nil {
+			continue
+		}
+		rev := out[c.doc].Rev
+		id := docs[c.doc].ID
+		if !hasRevision(ctx, cp, id, rev) {
+			continue
+		}
+		replies[c.copyIdx].results[c.doc] = couch.UpdateResult{ID: id, Rev: rev}
+		changed = true
+	}
+	return changed
+}
+
+// hasRevision reports whether copy cp holds revision rev of doc id.
+func hasRevision(ctx context.Context, cp Copy, id string, rev couch.Rev) bool {
+	doc, err := cp.Open(ctx, id, couch.OpenOptions{OpenRevs: []couch.Rev{rev}})
+	return err == nil && len(doc.Revisions) == 1 && !doc.Revisions[0].Missing && doc.Revisions[0].Rev == rev
 }
 
 // copyReply is one copy's answer to a range write: a result per doc, or
