@@ -156,13 +156,27 @@ func stripEndpoint(v []byte) []byte {
 // jsonMember returns the raw value of the first top-level member key of
 // the object body.
 func jsonMember(body []byte, key string) (value []byte, found bool) {
-	_ = rawjson.Members(body, func(m rawjson.Member) error {
-		if m.Key == key && !found {
-			value, found = bytes.TrimSpace(m.Value), true
+	vals, err := firstMembers(body, key)
+	if err != nil || vals[0] == nil {
+		return nil, false
+	}
+	return bytes.TrimSpace(vals[0]), true
+}
+
+// firstMembers returns the raw values of the first members named keys of
+// the JSON object raw, nil for a key it lacks (first wins, as CouchDB's
+// proplist lookups of a decoded object do).
+func firstMembers(raw []byte, keys ...string) ([][]byte, error) {
+	vals := make([][]byte, len(keys))
+	err := rawjson.Members(raw, func(m rawjson.Member) error {
+		for i, k := range keys {
+			if m.Key == k && vals[i] == nil {
+				vals[i] = m.Value
+			}
 		}
 		return nil
 	})
-	return value, found
+	return vals, err
 }
 
 // setMember returns body with member key set to the raw JSON value: in

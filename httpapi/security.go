@@ -96,21 +96,11 @@ func parseSecurity(raw []byte) *secObject {
 	if len(raw) == 0 {
 		return &secObject{}
 	}
-	var admins, members, readers []byte
-	err := rawjson.Members(raw, func(m rawjson.Member) error {
-		switch {
-		case m.Key == "admins" && admins == nil:
-			admins = m.Value
-		case m.Key == "members" && members == nil:
-			members = m.Value
-		case m.Key == "readers" && readers == nil:
-			readers = m.Value
-		}
-		return nil
-	})
+	vals, err := firstMembers(raw, "admins", "members", "readers")
 	if err != nil {
 		return adminOnly
 	}
+	admins, members, readers := vals[0], vals[1], vals[2]
 	if members == nil {
 		members = readers
 	}
@@ -127,19 +117,11 @@ func parseSecGroup(raw []byte, g *secGroup) bool {
 	if raw == nil {
 		return true
 	}
-	var names, roles []byte
-	err := rawjson.Members(raw, func(m rawjson.Member) error {
-		switch {
-		case m.Key == "names" && names == nil:
-			names = m.Value
-		case m.Key == "roles" && roles == nil:
-			roles = m.Value
-		}
-		return nil
-	})
+	vals, err := firstMembers(raw, "names", "roles")
 	if err != nil {
 		return false
 	}
+	names, roles := vals[0], vals[1]
 	var ok bool
 	if g.Names, ok = stringList(names); !ok {
 		return false
