@@ -90,6 +90,16 @@ func Push(ctx context.Context, source SyncCopy, sourceNode string, target SyncCo
 				return int64(src.UpdateSeq - since), fmt.Errorf("push: checkpoint: %w", err)
 			}
 		}
+		// The target holds the source's changes up to since now, at
+		// its current seq: where a feed read from the target can
+		// resume on the source (seqhistory.go).
+		now, err := target.Info(ctx)
+		if err != nil {
+			return int64(src.UpdateSeq - since), fmt.Errorf("push: target info: %w", err)
+		}
+		if err := recordSeqPair(ctx, source, tgt.UUID, SeqPair{SourceSeq: since, TargetSeq: now.UpdateSeq}); err != nil {
+			return int64(src.UpdateSeq - since), fmt.Errorf("push: %w", err)
+		}
 	}
 	return 0, nil
 }

@@ -136,3 +136,47 @@ func TestPushSecurity(t *testing.T) {
 		}
 	}
 }
+
+// TestSeqHistoryResume: after a push, the source knows up to which of its
+// seqs the target had everything, and by which target seq; a feed read
+// from the target up to that seq resumes on the source there, earlier
+// reads from 0, and another target's history is never used.
+func TestSeqHistoryResume(t *testing.T) {
+	ctx := context.Background()
+	src, tgt := twoCopies(t)
+	for i := range 5 {
+		write(t, src, &couch.Doc{ID: fmt.Sprintf("a%d", i), Body: []byte(`{}`)})
+	}
+	write(t, tgt, &couch.Doc{ID: "t-only", Body: []byte(`{}`)}) // a change of the target's own
+	if _, err := Push(ctx, src, "n1", tgt, "n2"); err != nil {
+		t.Fatal(err)
+	}
+	tinfo, _ := tgt.Info(ctx)
+	sinfo, _ := src.Info(ctx)
+	prefix := tinfo.UUID[:UUIDPrefixLen]
+	if got := ResumeSeq(ctx, src, prefix, tinfo.UpdateSeq); got != sinfo.UpdateSeq {
+		t.Errorf("resume at target seq %d: %d, want the source's %d", tinfo.UpdateSeq, got, sinfo.UpdateSeq)
+	}
+	if got := ResumeSeq(ctx, src, prefix, 1); got != 0 {
+		t.Errorf("resume from a target seq before the push: %d, want 0 (replay)", got)
+	}
+	if got := ResumeSeq(ctx, src, "fffffff", tinfo.UpdateSeq); got != 0 {
+		t.Errorf("resume for an unknown copy: %d, want 0", got)
+	}
+
+	// A second round: the history keeps both points.
+	for i := range 3 {
+		write(t, src, &couch.Doc{ID: fmt.Sprintf("b%d", i), Body: []byte(`{}`)})
+	}
+	if _, err := Push(ctx, src, "n1", tgt, "n2"); err != nil {
+		t.Fatal(err)
+	}
+	tinfo2, _ := tgt.Info(ctx)
+	sinfo2, _ := src.Info(ctx)
+	if got := ResumeSeq(ctx, src, prefix, tinfo2.UpdateSeq); got != sinfo2.UpdateSeq {
+		t.Errorf("after the second push: %d, want %d", got, sinfo2.UpdateSeq)
+	}
+	if got := ResumeSeq(ctx, src, prefix, tinfo.UpdateSeq); got != sinfo.UpdateSeq {
+		t.Errorf("from the first point: %d, want %d", got, sinfo.UpdateSeq)
+	}
+}

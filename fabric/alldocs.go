@@ -20,7 +20,7 @@ func (f *Fabric) AllDocs(ctx context.Context, db string, opts AllDocsOptions, si
 	if err != nil {
 		return err
 	}
-	ring, err := f.ringCopies(ctx, m)
+	ring, err := f.ringCopies(ctx, m, nil)
 	if err != nil {
 		return err
 	}

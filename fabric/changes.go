@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/divandb/divan/cluster"
 	"github.com/divandb/divan/internal/couch"
 	"github.com/divandb/divan/shard"
 )
@@ -63,7 +64,7 @@ func (f *Fabric) Changes(ctx context.Context, db string, opts ChangesOptions, fn
 	if err != nil {
 		return ChangesResult{}, err
 	}
-	ring, err := f.ringCopies(ctx, m)
+	ring, err := f.ringCopies(ctx, m, seqNodes(opts.Since))
 	if err != nil {
 		return ChangesResult{}, err
 	}
@@ -187,9 +188,25 @@ func (f *Fabric) changeRow(ctx context.Context, sh changesReader, ch shard.Chang
 	return row, nil
 }
 
-// startSeqs turns a since value into a position per ring copy. Entries for a
-// range whose copy is a different file (uuid prefix mismatch) restart at 0:
-// replaying changes is allowed, skipping them is not.
+// seqNodes returns the node each range of a packed since was read from, so
+// that the feed continues on the same copies when they are reachable.
+func seqNodes(since string) map[cluster.Range]string {
+	given, err := UnpackSeq(since)
+	if err != nil || len(given) == 0 {
+		return nil
+	}
+	out := make(map[cluster.Range]string, len(given))
+	for _, g := range given {
+		out[g.Range] = g.Node
+	}
+	return out
+}
+
+// startSeqs turns a since value into a position per ring copy. An entry
+// read from another copy of the range (uuid prefix mismatch: the copy is
+// down, or was replaced) resumes where that copy's sequence history shows
+// nothing can be missed (cluster.ResumeSeq), at worst 0: replaying changes
+// is allowed, skipping them is not.
 func (f *Fabric) startSeqs(ctx context.Context, ring []rangeCopy, since string, descending bool) ([]RangeSeq, error) {
 	pos := make([]RangeSeq, len(ring))
 	for i, c := range ring {
@@ -216,6 +233,8 @@ func (f *Fabric) startSeqs(ctx context.Context, ring []rangeCopy, since string, 
 			}
 			if len(g.UUID) > 0 && len(pos[i].UUID) >= len(g.UUID) && pos[i].UUID[:len(g.UUID)] == g.UUID {
 				pos[i].Seq = max(pos[i].Seq, g.Seq)
+			} else if len(g.UUID) > 0 {
+				pos[i].Seq = max(pos[i].Seq, cluster.ResumeSeq(ctx, ring[i].Copy, g.UUID, g.Seq))
 			}
 		}
 	}
@@ -230,7 +249,7 @@ func (f *Fabric) WaitForChange(ctx context.Context, db string) (<-chan struct{},
 	if err != nil {
 		return nil, err
 	}
-	ring, err := f.ringCopies(ctx, m)
+	ring, err := f.ringCopies(ctx, m, nil)
 	if err != nil {
 		return nil, err
 	}

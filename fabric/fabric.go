@@ -1,11 +1,13 @@
 package fabric
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -219,13 +221,27 @@ func (f *Fabric) AllDBs(ctx context.Context) ([]string, error) {
 
 // ringCopies returns one reachable copy per range (the first that opens),
 // with its range, in range order.
-func (f *Fabric) ringCopies(ctx context.Context, m *cluster.ShardMap) ([]rangeCopy, error) {
+func (f *Fabric) ringCopies(ctx context.Context, m *cluster.ShardMap, prefer map[cluster.Range]string) ([]rangeCopy, error) {
 	ranges := m.Ranges()
 	out := make([]rangeCopy, 0, len(ranges))
 	for _, r := range ranges {
 		var lastErr error
 		found := false
-		for _, c := range m.Copies(r) {
+		// The copy a caller asks for first (the one a changes seq was read
+		// from), then this node's own, then the others in map order.
+		copies := m.Copies(r)
+		preferred, self := prefer[r], f.cl.Self()
+		rank := func(c cluster.Copy) int {
+			switch {
+			case preferred != "" && c.Node == preferred:
+				return 0
+			case c.Node == self:
+				return 1
+			}
+			return 2
+		}
+		slices.SortStableFunc(copies, func(a, b cluster.Copy) int { return cmp.Compare(rank(a), rank(b)) })
+		for _, c := range copies {
 			cp, err := f.copies.Copy(ctx, c.Node, c.Name)
 			if err != nil {
 				lastErr = err
@@ -248,7 +264,7 @@ func (f *Fabric) oneCopy(ctx context.Context, db string) (Copy, error) {
 	if err != nil {
 		return nil, err
 	}
-	ring, err := f.ringCopies(ctx, m)
+	ring, err := f.ringCopies(ctx, m, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +306,7 @@ func (f *Fabric) DBInfo(ctx context.Context, db string) (*DBInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	ring, err := f.ringCopies(ctx, m)
+	ring, err := f.ringCopies(ctx, m, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -22,7 +22,7 @@ type RangeSeq struct {
 const seqVersion = 1
 
 // uuidPrefixLen matches CouchDB's [fabric] uuid_prefix_len.
-const uuidPrefixLen = 7
+const uuidPrefixLen = cluster.UUIDPrefixLen
 
 // PackSeq encodes per-range positions as CouchDB-style opaque sequence
 // "<sum>-<base64url>". The sum is cosmetic; the payload is Divan's own

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/divandb/divan/cluster"
+	"github.com/divandb/divan/fabric"
 	"github.com/divandb/divan/internal/testnode"
 )
 
@@ -152,6 +154,11 @@ func TestThreeNodeCluster(t *testing.T) {
 	// A seq handed out by the node about to stop: resuming from it on another
 	// node must miss nothing (replays are allowed, misses are not).
 	nodes[2].Client().ExpectJSON(t, http.StatusOK, http.MethodGet, "/big/_changes?limit=0&since=now", nil, &before)
+	// The feed was read from n3's own copies; before n3 stops, let n2's
+	// copies record (internal replication's sequence history) that n3 had
+	// all of their changes by the seqs the client holds, so a resume on
+	// n2 replays nothing it saw.
+	waitSeqHistory(t, nodes[1], "n2@127.0.0.1", "n3@127.0.0.1", before.LastSeq)
 
 	// One node down: writes still answer (201 at w=2 with two copies up),
 	// reads and _changes work.
@@ -177,6 +184,9 @@ func TestThreeNodeCluster(t *testing.T) {
 		if id := fmt.Sprintf("down%02d", i); !seen[id] {
 			t.Fatalf("_changes on n2 since n3's seq missed %s (%d rows)", id, len(ch.Results))
 		}
+	}
+	if len(ch.Results) > 50 {
+		t.Errorf("_changes on n2 since n3's seq replayed %d rows, want only the 50 new ones", len(ch.Results))
 	}
 
 	// A _security change made while n3 is down reaches n3's copies when
@@ -252,5 +262,51 @@ func TestClusterSessionCookie(t *testing.T) {
 		if json.Unmarshal(body, &s) != nil || s.UserCtx.Name != nodes[0].AdminUser() {
 			t.Errorf("cookie from n1 on %s: %s", n.URL(), body)
 		}
+	}
+}
+
+// waitSeqHistory waits until, for every range of the packed seq read from
+// node from's copies, via's copy records that from had all of via's
+// changes by a seq the client has seen (cluster.ResumeSeq gives via's whole
+// copy).
+func waitSeqHistory(t *testing.T, n *testnode.Node, via, from, seq string) {
+	t.Helper()
+	entries, err := fabric.UnpackSeq(seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := n.Client()
+	var names []string
+	c.ExpectJSON(t, http.StatusOK, http.MethodGet, "/_node/"+via+"/_all_dbs", nil, &names)
+	for _, e := range entries {
+		if e.Node != from {
+			t.Fatalf("seq entry for range %s read from %s, want %s's own copy", e.Range, e.Node, from)
+		}
+		var name string
+		for _, nm := range names {
+			if strings.HasPrefix(nm, "shards/"+e.Range.String()+"/big.") {
+				name = nm
+			}
+		}
+		testnode.Eventually(t, 30*time.Second, 100*time.Millisecond, func() (bool, string) {
+			var info struct {
+				DocCount int `json:"doc_count"`
+			}
+			c.ExpectJSON(t, http.StatusOK, http.MethodGet, "/_node/"+via+"/"+url.PathEscape(name), nil, &info)
+			status, _, body := c.Do(t, http.MethodGet, "/_node/"+via+"/"+url.PathEscape(name)+"/"+cluster.SeqHistoryID(e.UUID), nil)
+			var h struct {
+				History []cluster.SeqPair `json:"history"`
+			}
+			if status != http.StatusOK || json.Unmarshal(body, &h) != nil {
+				return false, fmt.Sprintf("%s history: %d %s", name, status, body)
+			}
+			for _, p := range h.History {
+				// One change per doc in this test: a copy's seq is its count.
+				if p.TargetSeq <= e.Seq && p.SourceSeq >= uint64(info.DocCount) {
+					return true, ""
+				}
+			}
+			return false, fmt.Sprintf("%s on %s: history %v, copy has %d docs, client at %s seq %d", name, via, h.History, info.DocCount, from, e.Seq)
+		})
 	}
 }
