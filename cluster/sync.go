@@ -1,10 +1,13 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/divandb/divan/internal/couch"
@@ -22,6 +25,7 @@ type SyncCopy interface {
 	Update(ctx context.Context, docs []*couch.Doc, opts couch.UpdateOptions) ([]couch.UpdateResult, error)
 	Security(ctx context.Context) ([]byte, uint64, error)
 	SetSecurity(ctx context.Context, sec []byte, version uint64) (bool, error)
+	LocalDocs(ctx context.Context) ([]shard.LocalDoc, error)
 }
 
 // SyncBatch is how many changes one push copies before checkpointing
@@ -67,6 +71,9 @@ func Push(ctx context.Context, source SyncCopy, sourceNode string, target SyncCo
 		if _, err := target.SetSecurity(ctx, sec, version); err != nil {
 			return 0, fmt.Errorf("push: target security: %w", err)
 		}
+	}
+	if err := pushLocalDocs(ctx, source, target); err != nil {
+		return 0, err
 	}
 	id := checkpointID(src, tgt)
 	since := min(readCheckpoint(ctx, source, id), readCheckpoint(ctx, target, id))
@@ -202,4 +209,61 @@ func ReplicatedDoc(ctx context.Context, attData func(ctx context.Context, digest
 		d.Atts = []couch.Attachment{} // explicit: no attachments, do not parse
 	}
 	return d, nil
+}
+
+// pushLocalDocs copies to target the _local documents it lacks or holds
+// at a lower revision (replication checkpoints must be on every copy, or a
+// client reading through another copy restarts from scratch). _local
+// revisions are "0-N" counters: the higher N wins, and of two different
+// bodies at the same N the greater, so copies pushing both ways agree.
+// Internal replication's own checkpoints and histories are per copy pair
+// and stay where they are. Deletions are not carried: a deleted _local
+// document leaves no trace to compare.
+func pushLocalDocs(ctx context.Context, source, target SyncCopy) error {
+	docs, err := source.LocalDocs(ctx)
+	if err != nil {
+		return fmt.Errorf("push: list local docs: %w", err)
+	}
+	var mine []shard.LocalDoc
+	for _, d := range docs {
+		if !isSyncLocal(d.ID) {
+			mine = append(mine, d)
+		}
+	}
+	if len(mine) == 0 {
+		return nil
+	}
+	theirs, err := target.LocalDocs(ctx)
+	if err != nil {
+		return fmt.Errorf("push: list target local docs: %w", err)
+	}
+	have := make(map[string]shard.LocalDoc, len(theirs))
+	for _, d := range theirs {
+		have[d.ID] = d
+	}
+	var writes []*couch.Doc
+	for _, d := range mine {
+		t, ok := have[d.ID]
+		if ok && (t.Rev > d.Rev || t.Rev == d.Rev && bytes.Compare(t.Body, d.Body) >= 0) {
+			continue
+		}
+		// A _local write stores revision N+1 over the N it names.
+		prev := couch.Rev{}
+		if d.Rev > 1 {
+			prev = couch.Rev{Pos: 0, ID: strconv.FormatUint(d.Rev-1, 10)}
+		}
+		writes = append(writes, &couch.Doc{ID: d.ID, Rev: prev, Body: d.Body})
+	}
+	if len(writes) == 0 {
+		return nil
+	}
+	if _, err := target.Update(ctx, writes, couch.UpdateOptions{NewEdits: true}); err != nil {
+		return fmt.Errorf("push: write local docs: %w", err)
+	}
+	return nil
+}
+
+// isSyncLocal reports internal replication's own _local documents.
+func isSyncLocal(id string) bool {
+	return strings.HasPrefix(id, "_local/shard-sync-") || strings.HasPrefix(id, "_local/shard-seqs-")
 }

@@ -180,3 +180,40 @@ func TestSeqHistoryResume(t *testing.T) {
 		t.Errorf("from the first point: %d, want %d", got, sinfo.UpdateSeq)
 	}
 }
+
+// TestPushLocalDocs: _local documents (replication checkpoints) reach the
+// other copy; the higher "0-N" revision wins, and copies pushing both ways
+// end up the same.
+func TestPushLocalDocs(t *testing.T) {
+	ctx := context.Background()
+	a, b := twoCopies(t)
+	for i := range 3 {
+		write(t, a, &couch.Doc{ID: "_local/ckpt", Rev: localRev(i), Body: []byte(fmt.Sprintf(`{"seq":%d}`, i))})
+	}
+	write(t, b, &couch.Doc{ID: "_local/ckpt", Body: []byte(`{"seq":"old"}`)})
+	write(t, b, &couch.Doc{ID: "_local/only-b", Body: []byte(`{"x":1}`)})
+	for _, dir := range [][2]*shard.Shard{{a, b}, {b, a}} {
+		if _, err := Push(ctx, dir[0], "n1", dir[1], "n2"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, sh := range []*shard.Shard{a, b} {
+		for id, want := range map[string]string{"_local/ckpt": `0-3 {"seq":2}`, "_local/only-b": `0-1 {"x":1}`} {
+			doc, err := sh.Open(ctx, id, couch.OpenOptions{})
+			if err != nil {
+				t.Fatalf("%s on %s: %v", id, sh.Name(), err)
+			}
+			if got := doc.Revisions[0].Rev.String() + " " + string(doc.Revisions[0].Body); got != want {
+				t.Errorf("%s on %s: %s, want %s", id, sh.Name(), got, want)
+			}
+		}
+	}
+}
+
+// localRev is the revision a _local write names to become 0-(i+1).
+func localRev(i int) couch.Rev {
+	if i == 0 {
+		return couch.Rev{}
+	}
+	return couch.Rev{Pos: 0, ID: fmt.Sprint(i)}
+}

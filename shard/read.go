@@ -149,3 +149,43 @@ func (sh *Shard) openLocal(txn *badger.Txn, id string) (*couch.Document, error) 
 		Body: v[k:],
 	}}}, nil
 }
+
+// LocalDoc is one _local document: its full id, the N of its "0-N"
+// revision, and its body.
+type LocalDoc struct {
+	ID   string
+	Rev  uint64
+	Body []byte
+}
+
+// LocalDocs returns every _local document of the copy, in id order.
+// Internal replication uses it to keep _local documents (replication
+// checkpoints) on every copy.
+func (sh *Shard) LocalDocs(ctx context.Context) ([]LocalDoc, error) {
+	prefix := sh.keys.local("")
+	var out []LocalDoc
+	err := sh.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
+		defer it.Close()
+		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			item := it.Item()
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			n, k := binary.Uvarint(v)
+			if k <= 0 {
+				return fmt.Errorf("shard: corrupt local doc %q", item.Key()[len(prefix):])
+			}
+			out = append(out, LocalDoc{ID: string(item.Key()[len(prefix):]), Rev: n, Body: v[k:]})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list local docs of %s: %w", sh.name, err)
+	}
+	return out, nil
+}

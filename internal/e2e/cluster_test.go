@@ -194,6 +194,8 @@ func TestThreeNodeCluster(t *testing.T) {
 	sec := map[string]any{"admins": map[string]any{"names": []string{}, "roles": []string{"_admin"}},
 		"members": map[string]any{"names": []string{"carol"}, "roles": []string{}}}
 	c1.Expect(t, http.StatusOK, http.MethodPut, "/big/_security", sec, "Content-Type", "application/json")
+	// So does a _local document (a replication checkpoint) written now.
+	c1.Expect(t, http.StatusCreated, http.MethodPut, "/big/_local/ckpt", map[string]any{"seq": 42})
 
 	// It returns; every copy of every range converges.
 	nodes[2].Restart()
@@ -218,6 +220,22 @@ func TestThreeNodeCluster(t *testing.T) {
 			}
 		}
 		return true, ""
+	})
+	var where struct {
+		Range string `json:"range"`
+	}
+	c1.ExpectJSON(t, http.StatusOK, http.MethodGet, "/big/_shards/"+url.PathEscape("_local/ckpt"), nil, &where)
+	testnode.Eventually(t, 30*time.Second, 200*time.Millisecond, func() (bool, string) {
+		c3 := nodes[2].Client()
+		var names []string
+		c3.ExpectJSON(t, http.StatusOK, http.MethodGet, "/_node/n3@127.0.0.1/_all_dbs", nil, &names)
+		for _, name := range names {
+			if strings.HasPrefix(name, "shards/"+where.Range+"/big.") {
+				status, _, body := c3.Do(t, http.MethodGet, "/_node/n3@127.0.0.1/"+url.PathEscape(name)+"/_local/ckpt", nil)
+				return status == http.StatusOK && strings.Contains(string(body), `"seq":42`), fmt.Sprintf("%s: %d %s", name, status, body)
+			}
+		}
+		return false, "no copy of range " + where.Range + " on n3"
 	})
 	want, _ := json.Marshal(sec)
 	testnode.Eventually(t, 30*time.Second, 200*time.Millisecond, func() (bool, string) {

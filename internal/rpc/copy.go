@@ -192,6 +192,20 @@ func (r *RemoteCopy) Info(ctx context.Context) (shard.Info, error) {
 	return infoFromProto(resp), nil
 }
 
+// LocalDocs lists the copy's _local documents (internal replication).
+func (r *RemoteCopy) LocalDocs(ctx context.Context) ([]shard.LocalDoc, error) {
+	resp, err := invoke(ctx, r.c, r.node, "LocalDocs", pb.ShardServiceClient.LocalDocs,
+		&pb.LocalDocsRequest{Header: r.header(ctx)})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]shard.LocalDoc, len(resp.GetDocs()))
+	for i, d := range resp.GetDocs() {
+		out[i] = shard.LocalDoc{ID: d.GetId(), Rev: d.GetRev(), Body: d.GetBody()}
+	}
+	return out, nil
+}
+
 // Security implements fabric.Copy.
 func (r *RemoteCopy) Security(ctx context.Context) ([]byte, uint64, error) {
 	resp, err := invoke(ctx, r.c, r.node, "Security", pb.ShardServiceClient.Security,

@@ -20,6 +20,7 @@ type copyAPI interface {
 	CountChanges(ctx context.Context, since uint64) (int64, error)
 	ReadWinner(ctx context.Context, c shard.Change) (*couch.Revision, error)
 	Changed() <-chan struct{}
+	LocalDocs(ctx context.Context) ([]shard.LocalDoc, error)
 }
 
 var (
@@ -166,6 +167,7 @@ func TestRoundTrip(t *testing.T) {
 		{name: "open with attachments", run: open("e", plain)},
 		{name: "open local doc", run: open("_local/l", plain)},
 		{name: "open missing local doc", run: open("_local/zz", plain), wantErr: couch.ErrNotFound},
+		{name: "local docs", run: func(ctx context.Context, c copyAPI) (any, error) { return c.LocalDocs(ctx) }},
 		{name: "docs all with bodies", run: docs(shard.DocsQuery{Limit: -1, IncludeDocs: true})},
 		{name: "docs descending limit", run: docs(shard.DocsQuery{Limit: 2, Descending: true})},
 		{name: "docs range", run: docs(shard.DocsQuery{Limit: -1, StartKey: str("b"), EndKey: str("e")})},

@@ -140,6 +140,23 @@ func (s *Server) Info(ctx context.Context, req *pb.InfoRequest) (*pb.InfoRespons
 	return infoToProto(info), nil
 }
 
+// LocalDocs implements pb.ShardServiceServer.
+func (s *Server) LocalDocs(ctx context.Context, req *pb.LocalDocsRequest) (*pb.LocalDocsResponse, error) {
+	sh, err := s.copyOf(req.GetHeader())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	docs, err := sh.LocalDocs(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &pb.LocalDocsResponse{Docs: make([]*pb.LocalDoc, len(docs))}
+	for i, d := range docs {
+		out.Docs[i] = &pb.LocalDoc{Id: d.ID, Rev: d.Rev, Body: d.Body}
+	}
+	return out, nil
+}
+
 // Security implements pb.ShardServiceServer.
 func (s *Server) Security(ctx context.Context, req *pb.SecurityRequest) (*pb.SecurityResponse, error) {
 	sh, err := s.copyOf(req.GetHeader())

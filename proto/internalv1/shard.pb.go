@@ -3329,6 +3329,162 @@ func (*DeleteCopyResponse) Descriptor() ([]byte, []int) {
 	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{53}
 }
 
+// LocalDocsRequest asks for every _local document of a copy.
+type LocalDocsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// header names the copy.
+	Header        *RequestHeader `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocalDocsRequest) Reset() {
+	*x = LocalDocsRequest{}
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocalDocsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocalDocsRequest) ProtoMessage() {}
+
+func (x *LocalDocsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocalDocsRequest.ProtoReflect.Descriptor instead.
+func (*LocalDocsRequest) Descriptor() ([]byte, []int) {
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *LocalDocsRequest) GetHeader() *RequestHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+// LocalDoc is one _local document.
+type LocalDoc struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the full id, "_local/..." included.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// rev is N of its "0-N" revision.
+	Rev uint64 `protobuf:"varint,2,opt,name=rev,proto3" json:"rev,omitempty"`
+	// body is the raw JSON body.
+	Body          []byte `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocalDoc) Reset() {
+	*x = LocalDoc{}
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocalDoc) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocalDoc) ProtoMessage() {}
+
+func (x *LocalDoc) ProtoReflect() protoreflect.Message {
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocalDoc.ProtoReflect.Descriptor instead.
+func (*LocalDoc) Descriptor() ([]byte, []int) {
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *LocalDoc) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *LocalDoc) GetRev() uint64 {
+	if x != nil {
+		return x.Rev
+	}
+	return 0
+}
+
+func (x *LocalDoc) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+// LocalDocsResponse answers LocalDocsRequest, in id order.
+type LocalDocsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// docs are the copy's _local documents.
+	Docs          []*LocalDoc `protobuf:"bytes,1,rep,name=docs,proto3" json:"docs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocalDocsResponse) Reset() {
+	*x = LocalDocsResponse{}
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocalDocsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocalDocsResponse) ProtoMessage() {}
+
+func (x *LocalDocsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocalDocsResponse.ProtoReflect.Descriptor instead.
+func (*LocalDocsResponse) Descriptor() ([]byte, []int) {
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *LocalDocsResponse) GetDocs() []*LocalDoc {
+	if x != nil {
+		return x.Docs
+	}
+	return nil
+}
+
 var File_divan_internal_v1_shard_proto protoreflect.FileDescriptor
 
 const file_divan_internal_v1_shard_proto_rawDesc = "" +
@@ -3555,13 +3711,21 @@ const file_divan_internal_v1_shard_proto_rawDesc = "" +
 	"\x12CreateCopyResponse\"M\n" +
 	"\x11DeleteCopyRequest\x128\n" +
 	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\"\x14\n" +
-	"\x12DeleteCopyResponse*\x8a\x01\n" +
+	"\x12DeleteCopyResponse\"L\n" +
+	"\x10LocalDocsRequest\x128\n" +
+	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\"@\n" +
+	"\bLocalDoc\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03rev\x18\x02 \x01(\x04R\x03rev\x12\x12\n" +
+	"\x04body\x18\x03 \x01(\fR\x04body\"D\n" +
+	"\x11LocalDocsResponse\x12/\n" +
+	"\x04docs\x18\x01 \x03(\v2\x1b.divan.internal.v1.LocalDocR\x04docs*\x8a\x01\n" +
 	"\tErrorKind\x12\x1a\n" +
 	"\x16ERROR_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10ERROR_KIND_COUCH\x10\x01\x12\x17\n" +
 	"\x13ERROR_KIND_NO_SHARD\x10\x02\x12\x1b\n" +
 	"\x17ERROR_KIND_SHARD_EXISTS\x10\x03\x12\x15\n" +
-	"\x11ERROR_KIND_CLOSED\x10\x042\xdb\r\n" +
+	"\x11ERROR_KIND_CLOSED\x10\x042\xb3\x0e\n" +
 	"\fShardService\x12M\n" +
 	"\x06Update\x12 .divan.internal.v1.UpdateRequest\x1a!.divan.internal.v1.UpdateResponse\x12G\n" +
 	"\x04Open\x12\x1e.divan.internal.v1.OpenRequest\x1a\x1f.divan.internal.v1.OpenResponse\x12I\n" +
@@ -3576,7 +3740,8 @@ const file_divan_internal_v1_shard_proto_rawDesc = "" +
 	"\x05Purge\x12\x1f.divan.internal.v1.PurgeRequest\x1a .divan.internal.v1.PurgeResponse\x12g\n" +
 	"\x0eAttachmentData\x12(.divan.internal.v1.AttachmentDataRequest\x1a).divan.internal.v1.AttachmentDataResponse0\x01\x12S\n" +
 	"\bRevsDiff\x12\".divan.internal.v1.RevsDiffRequest\x1a#.divan.internal.v1.RevsDiffResponse\x12R\n" +
-	"\aChanges\x12!.divan.internal.v1.ChangesRequest\x1a\".divan.internal.v1.ChangesResponse0\x01\x12_\n" +
+	"\aChanges\x12!.divan.internal.v1.ChangesRequest\x1a\".divan.internal.v1.ChangesResponse0\x01\x12V\n" +
+	"\tLocalDocs\x12#.divan.internal.v1.LocalDocsRequest\x1a$.divan.internal.v1.LocalDocsResponse\x12_\n" +
 	"\fCountChanges\x12&.divan.internal.v1.CountChangesRequest\x1a'.divan.internal.v1.CountChangesResponse\x12Y\n" +
 	"\n" +
 	"ReadWinner\x12$.divan.internal.v1.ReadWinnerRequest\x1a%.divan.internal.v1.ReadWinnerResponse\x12a\n" +
@@ -3600,7 +3765,7 @@ func file_divan_internal_v1_shard_proto_rawDescGZIP() []byte {
 }
 
 var file_divan_internal_v1_shard_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_divan_internal_v1_shard_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_divan_internal_v1_shard_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_divan_internal_v1_shard_proto_goTypes = []any{
 	(ErrorKind)(0),                 // 0: divan.internal.v1.ErrorKind
 	(*RequestHeader)(nil),          // 1: divan.internal.v1.RequestHeader
@@ -3657,6 +3822,9 @@ var file_divan_internal_v1_shard_proto_goTypes = []any{
 	(*CreateCopyResponse)(nil),     // 52: divan.internal.v1.CreateCopyResponse
 	(*DeleteCopyRequest)(nil),      // 53: divan.internal.v1.DeleteCopyRequest
 	(*DeleteCopyResponse)(nil),     // 54: divan.internal.v1.DeleteCopyResponse
+	(*LocalDocsRequest)(nil),       // 55: divan.internal.v1.LocalDocsRequest
+	(*LocalDoc)(nil),               // 56: divan.internal.v1.LocalDoc
+	(*LocalDocsResponse)(nil),      // 57: divan.internal.v1.LocalDocsResponse
 }
 var file_divan_internal_v1_shard_proto_depIdxs = []int32{
 	0,  // 0: divan.internal.v1.Error.kind:type_name -> divan.internal.v1.ErrorKind
@@ -3709,51 +3877,55 @@ var file_divan_internal_v1_shard_proto_depIdxs = []int32{
 	1,  // 47: divan.internal.v1.OpenCopyRequest.header:type_name -> divan.internal.v1.RequestHeader
 	1,  // 48: divan.internal.v1.CreateCopyRequest.header:type_name -> divan.internal.v1.RequestHeader
 	1,  // 49: divan.internal.v1.DeleteCopyRequest.header:type_name -> divan.internal.v1.RequestHeader
-	9,  // 50: divan.internal.v1.ShardService.Update:input_type -> divan.internal.v1.UpdateRequest
-	12, // 51: divan.internal.v1.ShardService.Open:input_type -> divan.internal.v1.OpenRequest
-	14, // 52: divan.internal.v1.ShardService.Docs:input_type -> divan.internal.v1.DocsRequest
-	17, // 53: divan.internal.v1.ShardService.Lookup:input_type -> divan.internal.v1.LookupRequest
-	20, // 54: divan.internal.v1.ShardService.CountBefore:input_type -> divan.internal.v1.CountBeforeRequest
-	22, // 55: divan.internal.v1.ShardService.Info:input_type -> divan.internal.v1.InfoRequest
-	24, // 56: divan.internal.v1.ShardService.Security:input_type -> divan.internal.v1.SecurityRequest
-	26, // 57: divan.internal.v1.ShardService.SetSecurity:input_type -> divan.internal.v1.SetSecurityRequest
-	28, // 58: divan.internal.v1.ShardService.RevsLimit:input_type -> divan.internal.v1.RevsLimitRequest
-	30, // 59: divan.internal.v1.ShardService.SetRevsLimit:input_type -> divan.internal.v1.SetRevsLimitRequest
-	33, // 60: divan.internal.v1.ShardService.Purge:input_type -> divan.internal.v1.PurgeRequest
-	35, // 61: divan.internal.v1.ShardService.AttachmentData:input_type -> divan.internal.v1.AttachmentDataRequest
-	37, // 62: divan.internal.v1.ShardService.RevsDiff:input_type -> divan.internal.v1.RevsDiffRequest
-	40, // 63: divan.internal.v1.ShardService.Changes:input_type -> divan.internal.v1.ChangesRequest
-	43, // 64: divan.internal.v1.ShardService.CountChanges:input_type -> divan.internal.v1.CountChangesRequest
-	45, // 65: divan.internal.v1.ShardService.ReadWinner:input_type -> divan.internal.v1.ReadWinnerRequest
-	47, // 66: divan.internal.v1.ShardService.WatchChanges:input_type -> divan.internal.v1.WatchChangesRequest
-	49, // 67: divan.internal.v1.ShardService.OpenCopy:input_type -> divan.internal.v1.OpenCopyRequest
-	51, // 68: divan.internal.v1.ShardService.CreateCopy:input_type -> divan.internal.v1.CreateCopyRequest
-	53, // 69: divan.internal.v1.ShardService.DeleteCopy:input_type -> divan.internal.v1.DeleteCopyRequest
-	11, // 70: divan.internal.v1.ShardService.Update:output_type -> divan.internal.v1.UpdateResponse
-	13, // 71: divan.internal.v1.ShardService.Open:output_type -> divan.internal.v1.OpenResponse
-	16, // 72: divan.internal.v1.ShardService.Docs:output_type -> divan.internal.v1.DocsResponse
-	19, // 73: divan.internal.v1.ShardService.Lookup:output_type -> divan.internal.v1.LookupResponse
-	21, // 74: divan.internal.v1.ShardService.CountBefore:output_type -> divan.internal.v1.CountBeforeResponse
-	23, // 75: divan.internal.v1.ShardService.Info:output_type -> divan.internal.v1.InfoResponse
-	25, // 76: divan.internal.v1.ShardService.Security:output_type -> divan.internal.v1.SecurityResponse
-	27, // 77: divan.internal.v1.ShardService.SetSecurity:output_type -> divan.internal.v1.SetSecurityResponse
-	29, // 78: divan.internal.v1.ShardService.RevsLimit:output_type -> divan.internal.v1.RevsLimitResponse
-	31, // 79: divan.internal.v1.ShardService.SetRevsLimit:output_type -> divan.internal.v1.SetRevsLimitResponse
-	34, // 80: divan.internal.v1.ShardService.Purge:output_type -> divan.internal.v1.PurgeResponse
-	36, // 81: divan.internal.v1.ShardService.AttachmentData:output_type -> divan.internal.v1.AttachmentDataResponse
-	39, // 82: divan.internal.v1.ShardService.RevsDiff:output_type -> divan.internal.v1.RevsDiffResponse
-	42, // 83: divan.internal.v1.ShardService.Changes:output_type -> divan.internal.v1.ChangesResponse
-	44, // 84: divan.internal.v1.ShardService.CountChanges:output_type -> divan.internal.v1.CountChangesResponse
-	46, // 85: divan.internal.v1.ShardService.ReadWinner:output_type -> divan.internal.v1.ReadWinnerResponse
-	48, // 86: divan.internal.v1.ShardService.WatchChanges:output_type -> divan.internal.v1.WatchChangesResponse
-	50, // 87: divan.internal.v1.ShardService.OpenCopy:output_type -> divan.internal.v1.OpenCopyResponse
-	52, // 88: divan.internal.v1.ShardService.CreateCopy:output_type -> divan.internal.v1.CreateCopyResponse
-	54, // 89: divan.internal.v1.ShardService.DeleteCopy:output_type -> divan.internal.v1.DeleteCopyResponse
-	70, // [70:90] is the sub-list for method output_type
-	50, // [50:70] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	1,  // 50: divan.internal.v1.LocalDocsRequest.header:type_name -> divan.internal.v1.RequestHeader
+	56, // 51: divan.internal.v1.LocalDocsResponse.docs:type_name -> divan.internal.v1.LocalDoc
+	9,  // 52: divan.internal.v1.ShardService.Update:input_type -> divan.internal.v1.UpdateRequest
+	12, // 53: divan.internal.v1.ShardService.Open:input_type -> divan.internal.v1.OpenRequest
+	14, // 54: divan.internal.v1.ShardService.Docs:input_type -> divan.internal.v1.DocsRequest
+	17, // 55: divan.internal.v1.ShardService.Lookup:input_type -> divan.internal.v1.LookupRequest
+	20, // 56: divan.internal.v1.ShardService.CountBefore:input_type -> divan.internal.v1.CountBeforeRequest
+	22, // 57: divan.internal.v1.ShardService.Info:input_type -> divan.internal.v1.InfoRequest
+	24, // 58: divan.internal.v1.ShardService.Security:input_type -> divan.internal.v1.SecurityRequest
+	26, // 59: divan.internal.v1.ShardService.SetSecurity:input_type -> divan.internal.v1.SetSecurityRequest
+	28, // 60: divan.internal.v1.ShardService.RevsLimit:input_type -> divan.internal.v1.RevsLimitRequest
+	30, // 61: divan.internal.v1.ShardService.SetRevsLimit:input_type -> divan.internal.v1.SetRevsLimitRequest
+	33, // 62: divan.internal.v1.ShardService.Purge:input_type -> divan.internal.v1.PurgeRequest
+	35, // 63: divan.internal.v1.ShardService.AttachmentData:input_type -> divan.internal.v1.AttachmentDataRequest
+	37, // 64: divan.internal.v1.ShardService.RevsDiff:input_type -> divan.internal.v1.RevsDiffRequest
+	40, // 65: divan.internal.v1.ShardService.Changes:input_type -> divan.internal.v1.ChangesRequest
+	55, // 66: divan.internal.v1.ShardService.LocalDocs:input_type -> divan.internal.v1.LocalDocsRequest
+	43, // 67: divan.internal.v1.ShardService.CountChanges:input_type -> divan.internal.v1.CountChangesRequest
+	45, // 68: divan.internal.v1.ShardService.ReadWinner:input_type -> divan.internal.v1.ReadWinnerRequest
+	47, // 69: divan.internal.v1.ShardService.WatchChanges:input_type -> divan.internal.v1.WatchChangesRequest
+	49, // 70: divan.internal.v1.ShardService.OpenCopy:input_type -> divan.internal.v1.OpenCopyRequest
+	51, // 71: divan.internal.v1.ShardService.CreateCopy:input_type -> divan.internal.v1.CreateCopyRequest
+	53, // 72: divan.internal.v1.ShardService.DeleteCopy:input_type -> divan.internal.v1.DeleteCopyRequest
+	11, // 73: divan.internal.v1.ShardService.Update:output_type -> divan.internal.v1.UpdateResponse
+	13, // 74: divan.internal.v1.ShardService.Open:output_type -> divan.internal.v1.OpenResponse
+	16, // 75: divan.internal.v1.ShardService.Docs:output_type -> divan.internal.v1.DocsResponse
+	19, // 76: divan.internal.v1.ShardService.Lookup:output_type -> divan.internal.v1.LookupResponse
+	21, // 77: divan.internal.v1.ShardService.CountBefore:output_type -> divan.internal.v1.CountBeforeResponse
+	23, // 78: divan.internal.v1.ShardService.Info:output_type -> divan.internal.v1.InfoResponse
+	25, // 79: divan.internal.v1.ShardService.Security:output_type -> divan.internal.v1.SecurityResponse
+	27, // 80: divan.internal.v1.ShardService.SetSecurity:output_type -> divan.internal.v1.SetSecurityResponse
+	29, // 81: divan.internal.v1.ShardService.RevsLimit:output_type -> divan.internal.v1.RevsLimitResponse
+	31, // 82: divan.internal.v1.ShardService.SetRevsLimit:output_type -> divan.internal.v1.SetRevsLimitResponse
+	34, // 83: divan.internal.v1.ShardService.Purge:output_type -> divan.internal.v1.PurgeResponse
+	36, // 84: divan.internal.v1.ShardService.AttachmentData:output_type -> divan.internal.v1.AttachmentDataResponse
+	39, // 85: divan.internal.v1.ShardService.RevsDiff:output_type -> divan.internal.v1.RevsDiffResponse
+	42, // 86: divan.internal.v1.ShardService.Changes:output_type -> divan.internal.v1.ChangesResponse
+	57, // 87: divan.internal.v1.ShardService.LocalDocs:output_type -> divan.internal.v1.LocalDocsResponse
+	44, // 88: divan.internal.v1.ShardService.CountChanges:output_type -> divan.internal.v1.CountChangesResponse
+	46, // 89: divan.internal.v1.ShardService.ReadWinner:output_type -> divan.internal.v1.ReadWinnerResponse
+	48, // 90: divan.internal.v1.ShardService.WatchChanges:output_type -> divan.internal.v1.WatchChangesResponse
+	50, // 91: divan.internal.v1.ShardService.OpenCopy:output_type -> divan.internal.v1.OpenCopyResponse
+	52, // 92: divan.internal.v1.ShardService.CreateCopy:output_type -> divan.internal.v1.CreateCopyResponse
+	54, // 93: divan.internal.v1.ShardService.DeleteCopy:output_type -> divan.internal.v1.DeleteCopyResponse
+	73, // [73:94] is the sub-list for method output_type
+	52, // [52:73] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_divan_internal_v1_shard_proto_init() }
@@ -3777,7 +3949,7 @@ func file_divan_internal_v1_shard_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_divan_internal_v1_shard_proto_rawDesc), len(file_divan_internal_v1_shard_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   54,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

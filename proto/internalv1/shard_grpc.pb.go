@@ -47,6 +47,7 @@ const (
 	ShardService_AttachmentData_FullMethodName = "/divan.internal.v1.ShardService/AttachmentData"
 	ShardService_RevsDiff_FullMethodName       = "/divan.internal.v1.ShardService/RevsDiff"
 	ShardService_Changes_FullMethodName        = "/divan.internal.v1.ShardService/Changes"
+	ShardService_LocalDocs_FullMethodName      = "/divan.internal.v1.ShardService/LocalDocs"
 	ShardService_CountChanges_FullMethodName   = "/divan.internal.v1.ShardService/CountChanges"
 	ShardService_ReadWinner_FullMethodName     = "/divan.internal.v1.ShardService/ReadWinner"
 	ShardService_WatchChanges_FullMethodName   = "/divan.internal.v1.ShardService/WatchChanges"
@@ -95,6 +96,8 @@ type ShardServiceClient interface {
 	// The client cancels the call to stop early; the last seq it processed is
 	// its resume token.
 	Changes(ctx context.Context, in *ChangesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ChangesResponse], error)
+	// LocalDocs lists the copy's _local documents, for internal replication.
+	LocalDocs(ctx context.Context, in *LocalDocsRequest, opts ...grpc.CallOption) (*LocalDocsResponse, error)
 	// CountChanges counts the documents changed after a seq.
 	CountChanges(ctx context.Context, in *CountChangesRequest, opts ...grpc.CallOption) (*CountChangesResponse, error)
 	// ReadWinner reads the winning revision of a change, for include_docs.
@@ -289,6 +292,16 @@ func (c *shardServiceClient) Changes(ctx context.Context, in *ChangesRequest, op
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ShardService_ChangesClient = grpc.ServerStreamingClient[ChangesResponse]
 
+func (c *shardServiceClient) LocalDocs(ctx context.Context, in *LocalDocsRequest, opts ...grpc.CallOption) (*LocalDocsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LocalDocsResponse)
+	err := c.cc.Invoke(ctx, ShardService_LocalDocs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *shardServiceClient) CountChanges(ctx context.Context, in *CountChangesRequest, opts ...grpc.CallOption) (*CountChangesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CountChangesResponse)
@@ -398,6 +411,8 @@ type ShardServiceServer interface {
 	// The client cancels the call to stop early; the last seq it processed is
 	// its resume token.
 	Changes(*ChangesRequest, grpc.ServerStreamingServer[ChangesResponse]) error
+	// LocalDocs lists the copy's _local documents, for internal replication.
+	LocalDocs(context.Context, *LocalDocsRequest) (*LocalDocsResponse, error)
 	// CountChanges counts the documents changed after a seq.
 	CountChanges(context.Context, *CountChangesRequest) (*CountChangesResponse, error)
 	// ReadWinner reads the winning revision of a change, for include_docs.
@@ -466,6 +481,9 @@ func (UnimplementedShardServiceServer) RevsDiff(context.Context, *RevsDiffReques
 }
 func (UnimplementedShardServiceServer) Changes(*ChangesRequest, grpc.ServerStreamingServer[ChangesResponse]) error {
 	return status.Error(codes.Unimplemented, "method Changes not implemented")
+}
+func (UnimplementedShardServiceServer) LocalDocs(context.Context, *LocalDocsRequest) (*LocalDocsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LocalDocs not implemented")
 }
 func (UnimplementedShardServiceServer) CountChanges(context.Context, *CountChangesRequest) (*CountChangesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CountChanges not implemented")
@@ -737,6 +755,24 @@ func _ShardService_Changes_Handler(srv interface{}, stream grpc.ServerStream) er
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ShardService_ChangesServer = grpc.ServerStreamingServer[ChangesResponse]
 
+func _ShardService_LocalDocs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LocalDocsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShardServiceServer).LocalDocs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShardService_LocalDocs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShardServiceServer).LocalDocs(ctx, req.(*LocalDocsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ShardService_CountChanges_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CountChangesRequest)
 	if err := dec(in); err != nil {
@@ -888,6 +924,10 @@ var ShardService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevsDiff",
 			Handler:    _ShardService_RevsDiff_Handler,
+		},
+		{
+			MethodName: "LocalDocs",
+			Handler:    _ShardService_LocalDocs_Handler,
 		},
 		{
 			MethodName: "CountChanges",
