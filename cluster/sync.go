@@ -26,6 +26,8 @@ type SyncCopy interface {
 	Security(ctx context.Context) ([]byte, uint64, error)
 	SetSecurity(ctx context.Context, sec []byte, version uint64) (bool, error)
 	LocalDocs(ctx context.Context) ([]shard.LocalDoc, error)
+	PurgeInfos(ctx context.Context, since uint64, limit int) ([]shard.PurgeInfo, error)
+	Purge(ctx context.Context, revs map[string][]couch.Rev) (map[string][]couch.Rev, error)
 }
 
 // SyncBatch is how many changes one push copies before checkpointing
@@ -71,6 +73,15 @@ func Push(ctx context.Context, source SyncCopy, sourceNode string, target SyncCo
 		if _, err := target.SetSecurity(ctx, sec, version); err != nil {
 			return 0, fmt.Errorf("push: target security: %w", err)
 		}
+	}
+	// Purges first, both ways (mem3_rep pulls the target's purges before
+	// pushing): a copy that missed a purge must drop those revisions
+	// before its changes are compared, or it would push them back.
+	if err := syncPurges(ctx, target, tgt, source, src); err != nil {
+		return 0, err
+	}
+	if err := syncPurges(ctx, source, src, target, tgt); err != nil {
+		return 0, err
 	}
 	if err := pushLocalDocs(ctx, source, target); err != nil {
 		return 0, err
@@ -266,4 +277,48 @@ func pushLocalDocs(ctx context.Context, source, target SyncCopy) error {
 // isSyncLocal reports internal replication's own _local documents.
 func isSyncLocal(id string) bool {
 	return strings.HasPrefix(id, "_local/shard-sync-") || strings.HasPrefix(id, "_local/shard-seqs-")
+}
+
+// purgeBatch is how many purge infos one round applies.
+const purgeBatch = 500
+
+// purgeCheckpointID names, on both copies, how far from's purges have been
+// applied to to (a "shard-sync-" document, so never copied elsewhere).
+func purgeCheckpointID(from, to shard.Info) string {
+	return "_local/shard-sync-purges-" + from.UUID + "-" + to.UUID
+}
+
+// syncPurges applies to copy to the purges recorded on copy from since the
+// last round, and checkpoints how far it got on both.
+func syncPurges(ctx context.Context, from SyncCopy, fromInfo shard.Info, to SyncCopy, toInfo shard.Info) error {
+	if fromInfo.PurgeSeq == 0 {
+		return nil
+	}
+	id := purgeCheckpointID(fromInfo, toInfo)
+	since := min(readCheckpoint(ctx, from, id), readCheckpoint(ctx, to, id))
+	for since < fromInfo.PurgeSeq {
+		infos, err := from.PurgeInfos(ctx, since, purgeBatch)
+		if err != nil {
+			return fmt.Errorf("push: read purges: %w", err)
+		}
+		if len(infos) == 0 {
+			break
+		}
+		revs := map[string][]couch.Rev{}
+		for _, p := range infos {
+			revs[p.ID] = append(revs[p.ID], p.Revs...)
+		}
+		if _, err := to.Purge(ctx, revs); err != nil {
+			return fmt.Errorf("push: apply purges: %w", err)
+		}
+		since = infos[len(infos)-1].Seq
+		body, _ := json.Marshal(checkpoint{Seq: since, TargetUUID: toInfo.UUID,
+			Timestamp: time.Now().UTC().Format("2006-01-02T15:04:05.000000Z")})
+		for _, c := range []SyncCopy{to, from} {
+			if _, err := c.Update(ctx, []*couch.Doc{{ID: id, Body: body}}, couch.UpdateOptions{NewEdits: true}); err != nil {
+				return fmt.Errorf("push: purge checkpoint: %w", err)
+			}
+		}
+	}
+	return nil
 }

@@ -217,3 +217,39 @@ func localRev(i int) couch.Rev {
 	}
 	return couch.Rev{Pos: 0, ID: fmt.Sprint(i)}
 }
+
+// TestPushPurges: a copy that missed a purge drops the purged revisions
+// when either copy pushes — also when it pushes first, which would
+// otherwise bring the revision back to the copy that purged it.
+func TestPushPurges(t *testing.T) {
+	ctx := context.Background()
+	a, b := twoCopies(t)
+	rev := write(t, a, &couch.Doc{ID: "p", Body: []byte(`{"secret":1}`)})
+	write(t, a, &couch.Doc{ID: "keep", Body: []byte(`{}`)})
+	if _, err := Push(ctx, a, "n1", b, "n2"); err != nil {
+		t.Fatal(err)
+	}
+	// b is away while a purges.
+	if _, err := a.Purge(ctx, map[string][]couch.Rev{"p": {rev}}); err != nil {
+		t.Fatal(err)
+	}
+	// b comes back and pushes first.
+	if _, err := Push(ctx, b, "n2", a, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Push(ctx, a, "n1", b, "n2"); err != nil {
+		t.Fatal(err)
+	}
+	for _, sh := range []*shard.Shard{a, b} {
+		st := state(t, sh)
+		if _, ok := st["p"]; ok {
+			t.Errorf("%p still holds the purged doc: %v", sh, st["p"])
+		}
+		if _, ok := st["keep"]; !ok {
+			t.Errorf("%p lost a doc that was not purged", sh)
+		}
+	}
+	if infos, err := b.PurgeInfos(ctx, 0, 10); err != nil || len(infos) != 1 || infos[0].ID != "p" {
+		t.Errorf("b's purge infos: %+v %v", infos, err)
+	}
+}

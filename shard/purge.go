@@ -1,7 +1,12 @@
 package shard
 
 import (
+	"context"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
 
 	"github.com/divandb/divan/internal/couch"
 )
@@ -85,4 +90,55 @@ func revStrings(revs []couch.Rev) []string {
 		out[i] = r.String()
 	}
 	return out
+}
+
+// PurgeInfo is one recorded purge: the revisions of one document removed
+// at a purge seq.
+type PurgeInfo struct {
+	Seq  uint64
+	ID   string
+	Revs []couch.Rev
+}
+
+// PurgeInfos returns up to limit purge infos after purge seq since, in seq
+// order. Internal replication applies them to the other copies, so that a
+// copy that missed a purge does not bring the revisions back.
+func (sh *Shard) PurgeInfos(ctx context.Context, since uint64, limit int) ([]PurgeInfo, error) {
+	prefix := sh.keys.tagPrefix(tagPurge)
+	var out []PurgeInfo
+	err := sh.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
+		defer it.Close()
+		for it.Seek(sh.keys.purge(since + 1)); it.ValidForPrefix(prefix) && len(out) < limit; it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			item := it.Item()
+			key := item.Key()
+			if len(key) < len(prefix)+8 {
+				return fmt.Errorf("shard: corrupt purge key %x", key)
+			}
+			var rec struct {
+				ID   string   `json:"id"`
+				Revs []string `json:"revs"`
+			}
+			if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &rec) }); err != nil {
+				return fmt.Errorf("shard: corrupt purge info: %w", err)
+			}
+			info := PurgeInfo{Seq: binary.BigEndian.Uint64(key[len(key)-8:]), ID: rec.ID}
+			for _, s := range rec.Revs {
+				r, err := couch.ParseRev(s)
+				if err != nil {
+					return fmt.Errorf("shard: corrupt purge info rev %q: %w", s, err)
+				}
+				info.Revs = append(info.Revs, r)
+			}
+			out = append(out, info)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read purge infos of %s: %w", sh.name, err)
+	}
+	return out, nil
 }

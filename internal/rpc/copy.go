@@ -199,9 +199,29 @@ func (r *RemoteCopy) LocalDocs(ctx context.Context) ([]shard.LocalDoc, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(resp.GetDocs()) == 0 {
+		return nil, nil // as the local copy answers
+	}
 	out := make([]shard.LocalDoc, len(resp.GetDocs()))
 	for i, d := range resp.GetDocs() {
 		out[i] = shard.LocalDoc{ID: d.GetId(), Rev: d.GetRev(), Body: d.GetBody()}
+	}
+	return out, nil
+}
+
+// PurgeInfos reads the copy's recorded purges (internal replication).
+func (r *RemoteCopy) PurgeInfos(ctx context.Context, since uint64, limit int) ([]shard.PurgeInfo, error) {
+	resp, err := invoke(ctx, r.c, r.node, "PurgeInfos", pb.ShardServiceClient.PurgeInfos,
+		&pb.PurgeInfosRequest{Header: r.header(ctx), Since: since, Limit: uint32(limit)})
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.GetInfos()) == 0 {
+		return nil, nil // as the local copy answers
+	}
+	out := make([]shard.PurgeInfo, len(resp.GetInfos()))
+	for i, p := range resp.GetInfos() {
+		out[i] = shard.PurgeInfo{Seq: p.GetSeq(), ID: p.GetId(), Revs: revsFromProto(p.GetRevs())}
 	}
 	return out, nil
 }

@@ -21,6 +21,7 @@ type copyAPI interface {
 	ReadWinner(ctx context.Context, c shard.Change) (*couch.Revision, error)
 	Changed() <-chan struct{}
 	LocalDocs(ctx context.Context) ([]shard.LocalDoc, error)
+	PurgeInfos(ctx context.Context, since uint64, limit int) ([]shard.PurgeInfo, error)
 }
 
 var (
@@ -238,6 +239,8 @@ func TestRoundTrip(t *testing.T) {
 			})
 		}},
 		{name: "open after purge", run: open("b", func() couch.OpenOptions { return couch.OpenOptions{AllLeaves: true} })},
+		{name: "purge infos", run: func(ctx context.Context, c copyAPI) (any, error) { return c.PurgeInfos(ctx, 0, 100) }},
+		{name: "purge infos after", run: func(ctx context.Context, c copyAPI) (any, error) { return c.PurgeInfos(ctx, 1, 100) }},
 		{name: "info at the end", run: func(ctx context.Context, c copyAPI) (any, error) { return c.Info(ctx) }},
 	}
 	for _, s := range steps {

@@ -157,6 +157,23 @@ func (s *Server) LocalDocs(ctx context.Context, req *pb.LocalDocsRequest) (*pb.L
 	return out, nil
 }
 
+// PurgeInfos implements pb.ShardServiceServer.
+func (s *Server) PurgeInfos(ctx context.Context, req *pb.PurgeInfosRequest) (*pb.PurgeInfosResponse, error) {
+	sh, err := s.copyOf(req.GetHeader())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	infos, err := sh.PurgeInfos(ctx, req.GetSince(), int(req.GetLimit()))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &pb.PurgeInfosResponse{Infos: make([]*pb.PurgeInfo, len(infos))}
+	for i, p := range infos {
+		out.Infos[i] = &pb.PurgeInfo{Seq: p.Seq, Id: p.ID, Revs: revsToProto(p.Revs)}
+	}
+	return out, nil
+}
+
 // Security implements pb.ShardServiceServer.
 func (s *Server) Security(ctx context.Context, req *pb.SecurityRequest) (*pb.SecurityResponse, error) {
 	sh, err := s.copyOf(req.GetHeader())

@@ -3485,6 +3485,180 @@ func (x *LocalDocsResponse) GetDocs() []*LocalDoc {
 	return nil
 }
 
+// PurgeInfosRequest asks for the purges recorded after a purge seq.
+type PurgeInfosRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// header names the copy.
+	Header *RequestHeader `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	// since is the purge seq after which purges are read (exclusive).
+	Since uint64 `protobuf:"varint,2,opt,name=since,proto3" json:"since,omitempty"`
+	// limit bounds how many are returned.
+	Limit         uint32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeInfosRequest) Reset() {
+	*x = PurgeInfosRequest{}
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeInfosRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeInfosRequest) ProtoMessage() {}
+
+func (x *PurgeInfosRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeInfosRequest.ProtoReflect.Descriptor instead.
+func (*PurgeInfosRequest) Descriptor() ([]byte, []int) {
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *PurgeInfosRequest) GetHeader() *RequestHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *PurgeInfosRequest) GetSince() uint64 {
+	if x != nil {
+		return x.Since
+	}
+	return 0
+}
+
+func (x *PurgeInfosRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// PurgeInfo is one recorded purge.
+type PurgeInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// seq is its purge seq.
+	Seq uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// id is the document's id.
+	Id string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// revs are the purged revisions.
+	Revs          []*Rev `protobuf:"bytes,3,rep,name=revs,proto3" json:"revs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeInfo) Reset() {
+	*x = PurgeInfo{}
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeInfo) ProtoMessage() {}
+
+func (x *PurgeInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeInfo.ProtoReflect.Descriptor instead.
+func (*PurgeInfo) Descriptor() ([]byte, []int) {
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *PurgeInfo) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *PurgeInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PurgeInfo) GetRevs() []*Rev {
+	if x != nil {
+		return x.Revs
+	}
+	return nil
+}
+
+// PurgeInfosResponse answers PurgeInfosRequest, in purge seq order.
+type PurgeInfosResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// infos are the purges.
+	Infos         []*PurgeInfo `protobuf:"bytes,1,rep,name=infos,proto3" json:"infos,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeInfosResponse) Reset() {
+	*x = PurgeInfosResponse{}
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeInfosResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeInfosResponse) ProtoMessage() {}
+
+func (x *PurgeInfosResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeInfosResponse.ProtoReflect.Descriptor instead.
+func (*PurgeInfosResponse) Descriptor() ([]byte, []int) {
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *PurgeInfosResponse) GetInfos() []*PurgeInfo {
+	if x != nil {
+		return x.Infos
+	}
+	return nil
+}
+
 var File_divan_internal_v1_shard_proto protoreflect.FileDescriptor
 
 const file_divan_internal_v1_shard_proto_rawDesc = "" +
@@ -3719,13 +3893,23 @@ const file_divan_internal_v1_shard_proto_rawDesc = "" +
 	"\x03rev\x18\x02 \x01(\x04R\x03rev\x12\x12\n" +
 	"\x04body\x18\x03 \x01(\fR\x04body\"D\n" +
 	"\x11LocalDocsResponse\x12/\n" +
-	"\x04docs\x18\x01 \x03(\v2\x1b.divan.internal.v1.LocalDocR\x04docs*\x8a\x01\n" +
+	"\x04docs\x18\x01 \x03(\v2\x1b.divan.internal.v1.LocalDocR\x04docs\"y\n" +
+	"\x11PurgeInfosRequest\x128\n" +
+	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\x12\x14\n" +
+	"\x05since\x18\x02 \x01(\x04R\x05since\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\rR\x05limit\"Y\n" +
+	"\tPurgeInfo\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12*\n" +
+	"\x04revs\x18\x03 \x03(\v2\x16.divan.internal.v1.RevR\x04revs\"H\n" +
+	"\x12PurgeInfosResponse\x122\n" +
+	"\x05infos\x18\x01 \x03(\v2\x1c.divan.internal.v1.PurgeInfoR\x05infos*\x8a\x01\n" +
 	"\tErrorKind\x12\x1a\n" +
 	"\x16ERROR_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10ERROR_KIND_COUCH\x10\x01\x12\x17\n" +
 	"\x13ERROR_KIND_NO_SHARD\x10\x02\x12\x1b\n" +
 	"\x17ERROR_KIND_SHARD_EXISTS\x10\x03\x12\x15\n" +
-	"\x11ERROR_KIND_CLOSED\x10\x042\xb3\x0e\n" +
+	"\x11ERROR_KIND_CLOSED\x10\x042\x8e\x0f\n" +
 	"\fShardService\x12M\n" +
 	"\x06Update\x12 .divan.internal.v1.UpdateRequest\x1a!.divan.internal.v1.UpdateResponse\x12G\n" +
 	"\x04Open\x12\x1e.divan.internal.v1.OpenRequest\x1a\x1f.divan.internal.v1.OpenResponse\x12I\n" +
@@ -3741,7 +3925,9 @@ const file_divan_internal_v1_shard_proto_rawDesc = "" +
 	"\x0eAttachmentData\x12(.divan.internal.v1.AttachmentDataRequest\x1a).divan.internal.v1.AttachmentDataResponse0\x01\x12S\n" +
 	"\bRevsDiff\x12\".divan.internal.v1.RevsDiffRequest\x1a#.divan.internal.v1.RevsDiffResponse\x12R\n" +
 	"\aChanges\x12!.divan.internal.v1.ChangesRequest\x1a\".divan.internal.v1.ChangesResponse0\x01\x12V\n" +
-	"\tLocalDocs\x12#.divan.internal.v1.LocalDocsRequest\x1a$.divan.internal.v1.LocalDocsResponse\x12_\n" +
+	"\tLocalDocs\x12#.divan.internal.v1.LocalDocsRequest\x1a$.divan.internal.v1.LocalDocsResponse\x12Y\n" +
+	"\n" +
+	"PurgeInfos\x12$.divan.internal.v1.PurgeInfosRequest\x1a%.divan.internal.v1.PurgeInfosResponse\x12_\n" +
 	"\fCountChanges\x12&.divan.internal.v1.CountChangesRequest\x1a'.divan.internal.v1.CountChangesResponse\x12Y\n" +
 	"\n" +
 	"ReadWinner\x12$.divan.internal.v1.ReadWinnerRequest\x1a%.divan.internal.v1.ReadWinnerResponse\x12a\n" +
@@ -3765,7 +3951,7 @@ func file_divan_internal_v1_shard_proto_rawDescGZIP() []byte {
 }
 
 var file_divan_internal_v1_shard_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_divan_internal_v1_shard_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
+var file_divan_internal_v1_shard_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_divan_internal_v1_shard_proto_goTypes = []any{
 	(ErrorKind)(0),                 // 0: divan.internal.v1.ErrorKind
 	(*RequestHeader)(nil),          // 1: divan.internal.v1.RequestHeader
@@ -3825,6 +4011,9 @@ var file_divan_internal_v1_shard_proto_goTypes = []any{
 	(*LocalDocsRequest)(nil),       // 55: divan.internal.v1.LocalDocsRequest
 	(*LocalDoc)(nil),               // 56: divan.internal.v1.LocalDoc
 	(*LocalDocsResponse)(nil),      // 57: divan.internal.v1.LocalDocsResponse
+	(*PurgeInfosRequest)(nil),      // 58: divan.internal.v1.PurgeInfosRequest
+	(*PurgeInfo)(nil),              // 59: divan.internal.v1.PurgeInfo
+	(*PurgeInfosResponse)(nil),     // 60: divan.internal.v1.PurgeInfosResponse
 }
 var file_divan_internal_v1_shard_proto_depIdxs = []int32{
 	0,  // 0: divan.internal.v1.Error.kind:type_name -> divan.internal.v1.ErrorKind
@@ -3879,53 +4068,58 @@ var file_divan_internal_v1_shard_proto_depIdxs = []int32{
 	1,  // 49: divan.internal.v1.DeleteCopyRequest.header:type_name -> divan.internal.v1.RequestHeader
 	1,  // 50: divan.internal.v1.LocalDocsRequest.header:type_name -> divan.internal.v1.RequestHeader
 	56, // 51: divan.internal.v1.LocalDocsResponse.docs:type_name -> divan.internal.v1.LocalDoc
-	9,  // 52: divan.internal.v1.ShardService.Update:input_type -> divan.internal.v1.UpdateRequest
-	12, // 53: divan.internal.v1.ShardService.Open:input_type -> divan.internal.v1.OpenRequest
-	14, // 54: divan.internal.v1.ShardService.Docs:input_type -> divan.internal.v1.DocsRequest
-	17, // 55: divan.internal.v1.ShardService.Lookup:input_type -> divan.internal.v1.LookupRequest
-	20, // 56: divan.internal.v1.ShardService.CountBefore:input_type -> divan.internal.v1.CountBeforeRequest
-	22, // 57: divan.internal.v1.ShardService.Info:input_type -> divan.internal.v1.InfoRequest
-	24, // 58: divan.internal.v1.ShardService.Security:input_type -> divan.internal.v1.SecurityRequest
-	26, // 59: divan.internal.v1.ShardService.SetSecurity:input_type -> divan.internal.v1.SetSecurityRequest
-	28, // 60: divan.internal.v1.ShardService.RevsLimit:input_type -> divan.internal.v1.RevsLimitRequest
-	30, // 61: divan.internal.v1.ShardService.SetRevsLimit:input_type -> divan.internal.v1.SetRevsLimitRequest
-	33, // 62: divan.internal.v1.ShardService.Purge:input_type -> divan.internal.v1.PurgeRequest
-	35, // 63: divan.internal.v1.ShardService.AttachmentData:input_type -> divan.internal.v1.AttachmentDataRequest
-	37, // 64: divan.internal.v1.ShardService.RevsDiff:input_type -> divan.internal.v1.RevsDiffRequest
-	40, // 65: divan.internal.v1.ShardService.Changes:input_type -> divan.internal.v1.ChangesRequest
-	55, // 66: divan.internal.v1.ShardService.LocalDocs:input_type -> divan.internal.v1.LocalDocsRequest
-	43, // 67: divan.internal.v1.ShardService.CountChanges:input_type -> divan.internal.v1.CountChangesRequest
-	45, // 68: divan.internal.v1.ShardService.ReadWinner:input_type -> divan.internal.v1.ReadWinnerRequest
-	47, // 69: divan.internal.v1.ShardService.WatchChanges:input_type -> divan.internal.v1.WatchChangesRequest
-	49, // 70: divan.internal.v1.ShardService.OpenCopy:input_type -> divan.internal.v1.OpenCopyRequest
-	51, // 71: divan.internal.v1.ShardService.CreateCopy:input_type -> divan.internal.v1.CreateCopyRequest
-	53, // 72: divan.internal.v1.ShardService.DeleteCopy:input_type -> divan.internal.v1.DeleteCopyRequest
-	11, // 73: divan.internal.v1.ShardService.Update:output_type -> divan.internal.v1.UpdateResponse
-	13, // 74: divan.internal.v1.ShardService.Open:output_type -> divan.internal.v1.OpenResponse
-	16, // 75: divan.internal.v1.ShardService.Docs:output_type -> divan.internal.v1.DocsResponse
-	19, // 76: divan.internal.v1.ShardService.Lookup:output_type -> divan.internal.v1.LookupResponse
-	21, // 77: divan.internal.v1.ShardService.CountBefore:output_type -> divan.internal.v1.CountBeforeResponse
-	23, // 78: divan.internal.v1.ShardService.Info:output_type -> divan.internal.v1.InfoResponse
-	25, // 79: divan.internal.v1.ShardService.Security:output_type -> divan.internal.v1.SecurityResponse
-	27, // 80: divan.internal.v1.ShardService.SetSecurity:output_type -> divan.internal.v1.SetSecurityResponse
-	29, // 81: divan.internal.v1.ShardService.RevsLimit:output_type -> divan.internal.v1.RevsLimitResponse
-	31, // 82: divan.internal.v1.ShardService.SetRevsLimit:output_type -> divan.internal.v1.SetRevsLimitResponse
-	34, // 83: divan.internal.v1.ShardService.Purge:output_type -> divan.internal.v1.PurgeResponse
-	36, // 84: divan.internal.v1.ShardService.AttachmentData:output_type -> divan.internal.v1.AttachmentDataResponse
-	39, // 85: divan.internal.v1.ShardService.RevsDiff:output_type -> divan.internal.v1.RevsDiffResponse
-	42, // 86: divan.internal.v1.ShardService.Changes:output_type -> divan.internal.v1.ChangesResponse
-	57, // 87: divan.internal.v1.ShardService.LocalDocs:output_type -> divan.internal.v1.LocalDocsResponse
-	44, // 88: divan.internal.v1.ShardService.CountChanges:output_type -> divan.internal.v1.CountChangesResponse
-	46, // 89: divan.internal.v1.ShardService.ReadWinner:output_type -> divan.internal.v1.ReadWinnerResponse
-	48, // 90: divan.internal.v1.ShardService.WatchChanges:output_type -> divan.internal.v1.WatchChangesResponse
-	50, // 91: divan.internal.v1.ShardService.OpenCopy:output_type -> divan.internal.v1.OpenCopyResponse
-	52, // 92: divan.internal.v1.ShardService.CreateCopy:output_type -> divan.internal.v1.CreateCopyResponse
-	54, // 93: divan.internal.v1.ShardService.DeleteCopy:output_type -> divan.internal.v1.DeleteCopyResponse
-	73, // [73:94] is the sub-list for method output_type
-	52, // [52:73] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	1,  // 52: divan.internal.v1.PurgeInfosRequest.header:type_name -> divan.internal.v1.RequestHeader
+	3,  // 53: divan.internal.v1.PurgeInfo.revs:type_name -> divan.internal.v1.Rev
+	59, // 54: divan.internal.v1.PurgeInfosResponse.infos:type_name -> divan.internal.v1.PurgeInfo
+	9,  // 55: divan.internal.v1.ShardService.Update:input_type -> divan.internal.v1.UpdateRequest
+	12, // 56: divan.internal.v1.ShardService.Open:input_type -> divan.internal.v1.OpenRequest
+	14, // 57: divan.internal.v1.ShardService.Docs:input_type -> divan.internal.v1.DocsRequest
+	17, // 58: divan.internal.v1.ShardService.Lookup:input_type -> divan.internal.v1.LookupRequest
+	20, // 59: divan.internal.v1.ShardService.CountBefore:input_type -> divan.internal.v1.CountBeforeRequest
+	22, // 60: divan.internal.v1.ShardService.Info:input_type -> divan.internal.v1.InfoRequest
+	24, // 61: divan.internal.v1.ShardService.Security:input_type -> divan.internal.v1.SecurityRequest
+	26, // 62: divan.internal.v1.ShardService.SetSecurity:input_type -> divan.internal.v1.SetSecurityRequest
+	28, // 63: divan.internal.v1.ShardService.RevsLimit:input_type -> divan.internal.v1.RevsLimitRequest
+	30, // 64: divan.internal.v1.ShardService.SetRevsLimit:input_type -> divan.internal.v1.SetRevsLimitRequest
+	33, // 65: divan.internal.v1.ShardService.Purge:input_type -> divan.internal.v1.PurgeRequest
+	35, // 66: divan.internal.v1.ShardService.AttachmentData:input_type -> divan.internal.v1.AttachmentDataRequest
+	37, // 67: divan.internal.v1.ShardService.RevsDiff:input_type -> divan.internal.v1.RevsDiffRequest
+	40, // 68: divan.internal.v1.ShardService.Changes:input_type -> divan.internal.v1.ChangesRequest
+	55, // 69: divan.internal.v1.ShardService.LocalDocs:input_type -> divan.internal.v1.LocalDocsRequest
+	58, // 70: divan.internal.v1.ShardService.PurgeInfos:input_type -> divan.internal.v1.PurgeInfosRequest
+	43, // 71: divan.internal.v1.ShardService.CountChanges:input_type -> divan.internal.v1.CountChangesRequest
+	45, // 72: divan.internal.v1.ShardService.ReadWinner:input_type -> divan.internal.v1.ReadWinnerRequest
+	47, // 73: divan.internal.v1.ShardService.WatchChanges:input_type -> divan.internal.v1.WatchChangesRequest
+	49, // 74: divan.internal.v1.ShardService.OpenCopy:input_type -> divan.internal.v1.OpenCopyRequest
+	51, // 75: divan.internal.v1.ShardService.CreateCopy:input_type -> divan.internal.v1.CreateCopyRequest
+	53, // 76: divan.internal.v1.ShardService.DeleteCopy:input_type -> divan.internal.v1.DeleteCopyRequest
+	11, // 77: divan.internal.v1.ShardService.Update:output_type -> divan.internal.v1.UpdateResponse
+	13, // 78: divan.internal.v1.ShardService.Open:output_type -> divan.internal.v1.OpenResponse
+	16, // 79: divan.internal.v1.ShardService.Docs:output_type -> divan.internal.v1.DocsResponse
+	19, // 80: divan.internal.v1.ShardService.Lookup:output_type -> divan.internal.v1.LookupResponse
+	21, // 81: divan.internal.v1.ShardService.CountBefore:output_type -> divan.internal.v1.CountBeforeResponse
+	23, // 82: divan.internal.v1.ShardService.Info:output_type -> divan.internal.v1.InfoResponse
+	25, // 83: divan.internal.v1.ShardService.Security:output_type -> divan.internal.v1.SecurityResponse
+	27, // 84: divan.internal.v1.ShardService.SetSecurity:output_type -> divan.internal.v1.SetSecurityResponse
+	29, // 85: divan.internal.v1.ShardService.RevsLimit:output_type -> divan.internal.v1.RevsLimitResponse
+	31, // 86: divan.internal.v1.ShardService.SetRevsLimit:output_type -> divan.internal.v1.SetRevsLimitResponse
+	34, // 87: divan.internal.v1.ShardService.Purge:output_type -> divan.internal.v1.PurgeResponse
+	36, // 88: divan.internal.v1.ShardService.AttachmentData:output_type -> divan.internal.v1.AttachmentDataResponse
+	39, // 89: divan.internal.v1.ShardService.RevsDiff:output_type -> divan.internal.v1.RevsDiffResponse
+	42, // 90: divan.internal.v1.ShardService.Changes:output_type -> divan.internal.v1.ChangesResponse
+	57, // 91: divan.internal.v1.ShardService.LocalDocs:output_type -> divan.internal.v1.LocalDocsResponse
+	60, // 92: divan.internal.v1.ShardService.PurgeInfos:output_type -> divan.internal.v1.PurgeInfosResponse
+	44, // 93: divan.internal.v1.ShardService.CountChanges:output_type -> divan.internal.v1.CountChangesResponse
+	46, // 94: divan.internal.v1.ShardService.ReadWinner:output_type -> divan.internal.v1.ReadWinnerResponse
+	48, // 95: divan.internal.v1.ShardService.WatchChanges:output_type -> divan.internal.v1.WatchChangesResponse
+	50, // 96: divan.internal.v1.ShardService.OpenCopy:output_type -> divan.internal.v1.OpenCopyResponse
+	52, // 97: divan.internal.v1.ShardService.CreateCopy:output_type -> divan.internal.v1.CreateCopyResponse
+	54, // 98: divan.internal.v1.ShardService.DeleteCopy:output_type -> divan.internal.v1.DeleteCopyResponse
+	77, // [77:99] is the sub-list for method output_type
+	55, // [55:77] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_divan_internal_v1_shard_proto_init() }
@@ -3949,7 +4143,7 @@ func file_divan_internal_v1_shard_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_divan_internal_v1_shard_proto_rawDesc), len(file_divan_internal_v1_shard_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   57,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -48,6 +48,7 @@ const (
 	ShardService_RevsDiff_FullMethodName       = "/divan.internal.v1.ShardService/RevsDiff"
 	ShardService_Changes_FullMethodName        = "/divan.internal.v1.ShardService/Changes"
 	ShardService_LocalDocs_FullMethodName      = "/divan.internal.v1.ShardService/LocalDocs"
+	ShardService_PurgeInfos_FullMethodName     = "/divan.internal.v1.ShardService/PurgeInfos"
 	ShardService_CountChanges_FullMethodName   = "/divan.internal.v1.ShardService/CountChanges"
 	ShardService_ReadWinner_FullMethodName     = "/divan.internal.v1.ShardService/ReadWinner"
 	ShardService_WatchChanges_FullMethodName   = "/divan.internal.v1.ShardService/WatchChanges"
@@ -98,6 +99,8 @@ type ShardServiceClient interface {
 	Changes(ctx context.Context, in *ChangesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ChangesResponse], error)
 	// LocalDocs lists the copy's _local documents, for internal replication.
 	LocalDocs(ctx context.Context, in *LocalDocsRequest, opts ...grpc.CallOption) (*LocalDocsResponse, error)
+	// PurgeInfos reads the copy's recorded purges, for internal replication.
+	PurgeInfos(ctx context.Context, in *PurgeInfosRequest, opts ...grpc.CallOption) (*PurgeInfosResponse, error)
 	// CountChanges counts the documents changed after a seq.
 	CountChanges(ctx context.Context, in *CountChangesRequest, opts ...grpc.CallOption) (*CountChangesResponse, error)
 	// ReadWinner reads the winning revision of a change, for include_docs.
@@ -302,6 +305,16 @@ func (c *shardServiceClient) LocalDocs(ctx context.Context, in *LocalDocsRequest
 	return out, nil
 }
 
+func (c *shardServiceClient) PurgeInfos(ctx context.Context, in *PurgeInfosRequest, opts ...grpc.CallOption) (*PurgeInfosResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PurgeInfosResponse)
+	err := c.cc.Invoke(ctx, ShardService_PurgeInfos_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *shardServiceClient) CountChanges(ctx context.Context, in *CountChangesRequest, opts ...grpc.CallOption) (*CountChangesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CountChangesResponse)
@@ -413,6 +426,8 @@ type ShardServiceServer interface {
 	Changes(*ChangesRequest, grpc.ServerStreamingServer[ChangesResponse]) error
 	// LocalDocs lists the copy's _local documents, for internal replication.
 	LocalDocs(context.Context, *LocalDocsRequest) (*LocalDocsResponse, error)
+	// PurgeInfos reads the copy's recorded purges, for internal replication.
+	PurgeInfos(context.Context, *PurgeInfosRequest) (*PurgeInfosResponse, error)
 	// CountChanges counts the documents changed after a seq.
 	CountChanges(context.Context, *CountChangesRequest) (*CountChangesResponse, error)
 	// ReadWinner reads the winning revision of a change, for include_docs.
@@ -484,6 +499,9 @@ func (UnimplementedShardServiceServer) Changes(*ChangesRequest, grpc.ServerStrea
 }
 func (UnimplementedShardServiceServer) LocalDocs(context.Context, *LocalDocsRequest) (*LocalDocsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method LocalDocs not implemented")
+}
+func (UnimplementedShardServiceServer) PurgeInfos(context.Context, *PurgeInfosRequest) (*PurgeInfosResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PurgeInfos not implemented")
 }
 func (UnimplementedShardServiceServer) CountChanges(context.Context, *CountChangesRequest) (*CountChangesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CountChanges not implemented")
@@ -773,6 +791,24 @@ func _ShardService_LocalDocs_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ShardService_PurgeInfos_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PurgeInfosRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShardServiceServer).PurgeInfos(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShardService_PurgeInfos_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShardServiceServer).PurgeInfos(ctx, req.(*PurgeInfosRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ShardService_CountChanges_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CountChangesRequest)
 	if err := dec(in); err != nil {
@@ -928,6 +964,10 @@ var ShardService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "LocalDocs",
 			Handler:    _ShardService_LocalDocs_Handler,
+		},
+		{
+			MethodName: "PurgeInfos",
+			Handler:    _ShardService_PurgeInfos_Handler,
 		},
 		{
 			MethodName: "CountChanges",
