@@ -253,11 +253,22 @@ func (s *Store) layered() map[key]string {
 	return m
 }
 
-// Get returns the value of section/key.
+// legacySections maps a section to the older one CouchDB still reads a
+// key from when the section lacks it (chttpd_util:get_chttpd_auth_config):
+// many deployments configure [couch_httpd_auth].
+var legacySections = map[string]string{"chttpd_auth": "couch_httpd_auth"}
+
+// Get returns the value of section/key (for [chttpd_auth], falling back to
+// [couch_httpd_auth] as CouchDB does).
 func (s *Store) Get(section, k string) (string, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	v, ok := s.eff[key{section, k}]
+	if !ok {
+		if legacy, has := legacySections[section]; has {
+			v, ok = s.eff[key{legacy, k}]
+		}
+	}
 	return v, ok
 }
 
@@ -297,6 +308,13 @@ func (s *Store) Section(section string) map[string]string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := map[string]string{}
+	if legacy, has := legacySections[section]; has {
+		for k, v := range s.eff {
+			if k.section == legacy {
+				out[k.key] = v
+			}
+		}
+	}
 	for k, v := range s.eff {
 		if k.section == section {
 			out[k.key] = v

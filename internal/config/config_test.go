@@ -321,3 +321,27 @@ func TestSetLogsNoCredentials(t *testing.T) {
 		t.Errorf("ordinary values should be logged:\n%s", out)
 	}
 }
+
+// TestLegacyAuthSection: [chttpd_auth] keys fall back to the older
+// [couch_httpd_auth] section, and [chttpd_auth] wins when both have one
+// (chttpd_util:get_chttpd_auth_config).
+func TestLegacyAuthSection(t *testing.T) {
+	dir := t.TempDir()
+	f := writeINI(t, dir, "a.ini", "[couch_httpd_auth]\ntimeout = 3600\nsecret = old\nrequire_valid_user = true\n[chttpd_auth]\nsecret = new\n")
+	s, err := Open(context.Background(), Options{Files: []string{f}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustGet(t, s, "chttpd_auth", "timeout", "3600")
+	mustGet(t, s, "chttpd_auth", "secret", "new")
+	if !s.Bool("chttpd_auth", "require_valid_user", false) {
+		t.Error("require_valid_user from [couch_httpd_auth] not seen")
+	}
+	sec := s.Section("chttpd_auth")
+	if sec["timeout"] != "3600" || sec["secret"] != "new" {
+		t.Errorf("Section(chttpd_auth) = %v", sec)
+	}
+	if got := s.Int("chttpd_auth", "iterations", 600000); got != 600000 {
+		t.Errorf("iterations default = %d", got)
+	}
+}
