@@ -129,3 +129,49 @@ func TestRequireValidUser(t *testing.T) {
 	anon.Expect(t, http.StatusOK, http.MethodGet, "/_up", nil)
 	n.Client().Expect(t, http.StatusOK, http.MethodGet, "/", nil)
 }
+
+// TestNoCredentialsInLogsOrErrors: passwords, hashes' inputs and secrets
+// that pass through the node — Basic and cookie logins (right and wrong),
+// a _users signup, admins and secrets set through _config, and an add_node
+// whose remote refuses — appear in no response body and nowhere in the
+// node's log, even at debug level.
+func TestNoCredentialsInLogsOrErrors(t *testing.T) {
+	t.Parallel()
+	n := testnode.Start(t, testnode.Options{Args: []string{"-log-level", "debug"}, Config: "[couchdb]\nsingle_node = true\n"})
+	admin, anon := n.Client(), n.AnonClient()
+	secrets := []string{"LeakPw-user-1", "LeakPw-wrong-2", "LeakPw-admin-3", "LeakSecret-4", "LeakPw-remote-5"}
+	var bodies []string
+	keep := func(_ int, _ http.Header, body []byte) { bodies = append(bodies, string(body)) }
+	basic := func(user, pass string) string {
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+	}
+
+	keep(admin.Do(t, http.MethodPut, "/_users/org.couchdb.user:leaky",
+		map[string]any{"type": "user", "name": "leaky", "roles": []string{}, "password": secrets[0]}))
+	keep(anon.Do(t, http.MethodGet, "/_session", nil, "Authorization", basic("leaky", secrets[0])))
+	keep(anon.Do(t, http.MethodGet, "/_all_dbs", nil, "Authorization", basic("leaky", secrets[1])))
+	keep(anon.Do(t, http.MethodPost, "/_session", map[string]any{"name": "leaky", "password": secrets[1]}, "Content-Type", "application/json"))
+	keep(anon.Do(t, http.MethodPost, "/_session", map[string]any{"name": "leaky", "password": secrets[0]}, "Content-Type", "application/json"))
+	keep(admin.Do(t, http.MethodPut, "/_node/_local/_config/admins/other", `"`+secrets[2]+`"`))
+	keep(admin.Do(t, http.MethodGet, "/_node/_local/_config/admins", nil))
+	keep(admin.Do(t, http.MethodPut, "/_node/_local/_config/chttpd_auth/secret", `"`+secrets[3]+`"`))
+	keep(admin.Do(t, http.MethodPost, "/_cluster_setup", map[string]any{
+		"action": "add_node", "host": "127.0.0.1", "port": 1, "username": "admin", "password": secrets[4]},
+		"Content-Type", "application/json"))
+
+	stored := admin.Get(t, "/_users/org.couchdb.user:leaky")
+	if _, ok := stored["password"]; ok {
+		t.Error("the _users doc keeps the clear password")
+	}
+	out := n.Output()
+	for _, s := range secrets {
+		for _, b := range bodies {
+			if strings.Contains(b, s) {
+				t.Errorf("a response body shows %q: %s", s, b)
+			}
+		}
+		if strings.Contains(out, s) {
+			t.Errorf("the node's log shows %q", s)
+		}
+	}
+}
