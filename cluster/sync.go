@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/divandb/divan/internal/couch"
@@ -83,7 +82,7 @@ func Push(ctx context.Context, source SyncCopy, sourceNode string, target SyncCo
 	if err := syncPurges(ctx, source, src, target, tgt); err != nil {
 		return 0, err
 	}
-	if err := pushLocalDocs(ctx, source, target); err != nil {
+	if err := pushLocalDocs(ctx, source, src, target, tgt); err != nil {
 		return 0, err
 	}
 	id := checkpointID(src, tgt)
@@ -227,22 +226,25 @@ func ReplicatedDoc(ctx context.Context, attData func(ctx context.Context, digest
 // client reading through another copy restarts from scratch). _local
 // revisions are "0-N" counters: the higher N wins, and of two different
 // bodies at the same N the greater, so copies pushing both ways agree.
-// Internal replication's own checkpoints and histories are per copy pair
-// and stay where they are. Deletions are not carried: a deleted _local
-// document leaves no trace to compare.
-func pushLocalDocs(ctx context.Context, source, target SyncCopy) error {
+// It runs only when the source's _local documents changed since the last
+// time (shard.Info.LocalSeq, remembered per pair), so a push does not list
+// them every time. Internal replication's own documents are per pair of
+// copies and stay where they are. Deletions are not carried: a deleted
+// _local document leaves no trace to compare.
+func pushLocalDocs(ctx context.Context, source SyncCopy, src shard.Info, target SyncCopy, tgt shard.Info) error {
+	markID := couch.InternalLocalPrefix + "sync-locals-" + src.UUID + "-" + tgt.UUID
+	if src.LocalSeq == 0 || readCheckpoint(ctx, source, markID) == src.LocalSeq {
+		return nil
+	}
 	docs, err := source.LocalDocs(ctx)
 	if err != nil {
 		return fmt.Errorf("push: list local docs: %w", err)
 	}
 	var mine []shard.LocalDoc
 	for _, d := range docs {
-		if !isSyncLocal(d.ID) {
+		if !couch.IsInternalLocalID(d.ID) {
 			mine = append(mine, d)
 		}
-	}
-	if len(mine) == 0 {
-		return nil
 	}
 	theirs, err := target.LocalDocs(ctx)
 	if err != nil {
@@ -265,18 +267,16 @@ func pushLocalDocs(ctx context.Context, source, target SyncCopy) error {
 		}
 		writes = append(writes, &couch.Doc{ID: d.ID, Rev: prev, Body: d.Body})
 	}
-	if len(writes) == 0 {
-		return nil
+	if len(writes) > 0 {
+		if _, err := target.Update(ctx, writes, couch.UpdateOptions{NewEdits: true}); err != nil {
+			return fmt.Errorf("push: write local docs: %w", err)
+		}
 	}
-	if _, err := target.Update(ctx, writes, couch.UpdateOptions{NewEdits: true}); err != nil {
-		return fmt.Errorf("push: write local docs: %w", err)
+	body, _ := json.Marshal(checkpoint{Seq: src.LocalSeq, TargetUUID: tgt.UUID})
+	if _, err := source.Update(ctx, []*couch.Doc{{ID: markID, Body: body}}, couch.UpdateOptions{NewEdits: true}); err != nil {
+		return fmt.Errorf("push: local docs checkpoint: %w", err)
 	}
 	return nil
-}
-
-// isSyncLocal reports internal replication's own _local documents.
-func isSyncLocal(id string) bool {
-	return strings.HasPrefix(id, "_local/shard-sync-") || strings.HasPrefix(id, "_local/shard-seqs-")
 }
 
 // purgeBatch is how many purge infos one round applies.

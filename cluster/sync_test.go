@@ -253,3 +253,48 @@ func TestPushPurges(t *testing.T) {
 		t.Errorf("b's purge infos: %+v %v", infos, err)
 	}
 }
+
+// countingCopy is a real copy that counts how often its _local documents
+// are listed.
+type countingCopy struct {
+	*shard.Shard
+	lists int
+}
+
+func (c *countingCopy) LocalDocs(ctx context.Context) ([]shard.LocalDoc, error) {
+	c.lists++
+	return c.Shard.LocalDocs(ctx)
+}
+
+// TestPushLocalDocsOnlyWhenChanged: a push lists _local documents only
+// when the source's changed since the last push to that target.
+func TestPushLocalDocsOnlyWhenChanged(t *testing.T) {
+	ctx := context.Background()
+	a, b := twoCopies(t)
+	src := &countingCopy{Shard: a}
+	write(t, a, &couch.Doc{ID: "_local/ckpt", Body: []byte(`{"seq":1}`)})
+	write(t, a, &couch.Doc{ID: "doc", Body: []byte(`{}`)})
+	push := func() {
+		t.Helper()
+		if _, err := Push(ctx, src, "n1", b, "n2"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push()
+	if src.lists != 1 {
+		t.Fatalf("first push listed local docs %d times, want 1", src.lists)
+	}
+	write(t, a, &couch.Doc{ID: "doc2", Body: []byte(`{}`)}) // not a _local doc
+	push()
+	if src.lists != 1 {
+		t.Errorf("push after a document write listed local docs again (%d)", src.lists)
+	}
+	write(t, a, &couch.Doc{ID: "_local/ckpt", Rev: localRev(1), Body: []byte(`{"seq":2}`)})
+	push()
+	if src.lists != 2 {
+		t.Errorf("push after a _local write: %d listings, want 2", src.lists)
+	}
+	if doc, err := b.Open(ctx, "_local/ckpt", couch.OpenOptions{}); err != nil || string(doc.Revisions[0].Body) != `{"seq":2}` {
+		t.Errorf("target's checkpoint: %v %v", doc, err)
+	}
+}

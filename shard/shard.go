@@ -54,6 +54,9 @@ type stats struct {
 	// every stored body and tree.
 	External int64
 	Active   int64
+	// LocalSeq counts writes of _local documents other than internal
+	// replication's own, so replication can tell when they changed.
+	LocalSeq uint64
 }
 
 func (s stats) encode() []byte {
@@ -63,7 +66,8 @@ func (s stats) encode() []byte {
 	b = binary.AppendVarint(b, s.DocCount)
 	b = binary.AppendVarint(b, s.DocDelCount)
 	b = binary.AppendVarint(b, s.External)
-	return binary.AppendVarint(b, s.Active)
+	b = binary.AppendVarint(b, s.Active)
+	return binary.AppendUvarint(b, s.LocalSeq)
 }
 
 func decodeStats(b []byte) (stats, error) {
@@ -95,6 +99,9 @@ func decodeStats(b []byte) (stats, error) {
 	s.DocDelCount = next(true)
 	s.External = next(true)
 	s.Active = next(true)
+	if n >= 0 && n < len(b) { // absent from stats written before it existed
+		s.LocalSeq = uint64(next(false))
+	}
 	if n < 0 {
 		return stats{}, errors.New("shard: corrupt stats")
 	}
@@ -203,6 +210,9 @@ type Info struct {
 	// SecurityVersion is the version of the _security object (see
 	// Security); internal replication compares it.
 	SecurityVersion uint64
+	// LocalSeq changes whenever a _local document (other than internal
+	// replication's own) is written.
+	LocalSeq uint64
 }
 
 // Info returns the shard's current counters.
@@ -228,7 +238,7 @@ func (sh *Shard) Info(ctx context.Context) (Info, error) {
 		UpdateSeq: st.UpdateSeq, PurgeSeq: st.PurgeSeq,
 		DocCount: st.DocCount, DocDelCount: st.DocDelCount,
 		External: st.External, Active: st.Active, Props: props,
-		SecurityVersion: secVersion,
+		SecurityVersion: secVersion, LocalSeq: st.LocalSeq,
 	}, nil
 }
 

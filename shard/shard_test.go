@@ -466,3 +466,19 @@ func TestSecurityVersions(t *testing.T) {
 		t.Errorf("version after a local set = %d, want 31", version)
 	}
 }
+
+// TestStatsDecodeWithoutLocalSeq: stats written before LocalSeq existed
+// still decode, with LocalSeq 0.
+func TestStatsDecodeWithoutLocalSeq(t *testing.T) {
+	full := stats{UpdateSeq: 7, PurgeSeq: 1, DocCount: 5, DocDelCount: 2, External: 100, Active: 200, LocalSeq: 3}
+	enc := full.encode()
+	got, err := decodeStats(enc)
+	if err != nil || got != full {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+	old := enc[:len(enc)-1] // the encoding before LocalSeq was appended
+	got, err = decodeStats(old)
+	if err != nil || got.LocalSeq != 0 || got.Active != 200 {
+		t.Fatalf("old stats: %+v %v", got, err)
+	}
+}

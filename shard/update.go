@@ -316,6 +316,9 @@ func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, 
 	res := couch.UpdateResult{ID: d.ID}
 	if couch.IsLocalID(d.ID) {
 		rev, derr, err := sh.applyLocal(bt, d)
+		if derr == nil && err == nil && !couch.IsInternalLocalID(d.ID) {
+			st.LocalSeq++
+		}
 		res.Rev, res.Err = rev, derr
 		return res, err
 	}

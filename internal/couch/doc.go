@@ -325,6 +325,16 @@ func ValidateDocID(id string) error {
 // IsLocalID reports whether id names a _local document.
 func IsLocalID(id string) bool { return strings.HasPrefix(id, "_local/") }
 
+// InternalLocalPrefix starts the ids of the _local documents internal
+// replication keeps per pair of copies (checkpoints, sequence histories).
+// They are not user data: storage does not count them as changes to a
+// copy's _local documents, and replication does not copy them.
+const InternalLocalPrefix = "_local/shard-"
+
+// IsInternalLocalID reports whether id is one of internal replication's
+// own _local documents.
+func IsInternalLocalID(id string) bool { return strings.HasPrefix(id, InternalLocalPrefix) }
+
 // IsDesignID reports whether id names a design document.
 func IsDesignID(id string) bool { return strings.HasPrefix(id, "_design/") }
 

@@ -277,7 +277,7 @@ func infoToProto(i shard.Info) *pb.InfoResponse {
 		UpdateSeq: i.UpdateSeq, PurgeSeq: i.PurgeSeq,
 		DocCount: i.DocCount, DocDelCount: i.DocDelCount,
 		External: i.External, Active: i.Active,
-		Props: i.Props, SecurityVersion: i.SecurityVersion,
+		Props: i.Props, SecurityVersion: i.SecurityVersion, LocalSeq: i.LocalSeq,
 	}
 }
 
@@ -287,7 +287,7 @@ func infoFromProto(i *pb.InfoResponse) shard.Info {
 		UpdateSeq: i.GetUpdateSeq(), PurgeSeq: i.GetPurgeSeq(),
 		DocCount: i.GetDocCount(), DocDelCount: i.GetDocDelCount(),
 		External: i.GetExternal(), Active: i.GetActive(),
-		Props: i.GetProps(), SecurityVersion: i.GetSecurityVersion(),
+		Props: i.GetProps(), SecurityVersion: i.GetSecurityVersion(), LocalSeq: i.GetLocalSeq(),
 	}
 }
 

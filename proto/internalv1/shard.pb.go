@@ -1619,8 +1619,10 @@ type InfoResponse struct {
 	Props []byte `protobuf:"bytes,9,opt,name=props,proto3,oneof" json:"props,omitempty"`
 	// security_version is the version of the copy's _security object.
 	SecurityVersion uint64 `protobuf:"varint,10,opt,name=security_version,json=securityVersion,proto3" json:"security_version,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// local_seq changes whenever a user _local document is written.
+	LocalSeq      uint64 `protobuf:"varint,11,opt,name=local_seq,json=localSeq,proto3" json:"local_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InfoResponse) Reset() {
@@ -1719,6 +1721,13 @@ func (x *InfoResponse) GetProps() []byte {
 func (x *InfoResponse) GetSecurityVersion() uint64 {
 	if x != nil {
 		return x.SecurityVersion
+	}
+	return 0
+}
+
+func (x *InfoResponse) GetLocalSeq() uint64 {
+	if x != nil {
+		return x.LocalSeq
 	}
 	return 0
 }
@@ -3777,7 +3786,7 @@ const file_divan_internal_v1_shard_proto_rawDesc = "" +
 	"\x13CountBeforeResponse\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\x03R\x05count\"G\n" +
 	"\vInfoRequest\x128\n" +
-	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\"\xb7\x02\n" +
+	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\"\xd4\x02\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04uuid\x18\x02 \x01(\tR\x04uuid\x12\x1d\n" +
@@ -3790,7 +3799,8 @@ const file_divan_internal_v1_shard_proto_rawDesc = "" +
 	"\x06active\x18\b \x01(\x03R\x06active\x12\x19\n" +
 	"\x05props\x18\t \x01(\fH\x00R\x05props\x88\x01\x01\x12)\n" +
 	"\x10security_version\x18\n" +
-	" \x01(\x04R\x0fsecurityVersionB\b\n" +
+	" \x01(\x04R\x0fsecurityVersion\x12\x1b\n" +
+	"\tlocal_seq\x18\v \x01(\x04R\blocalSeqB\b\n" +
 	"\x06_props\"K\n" +
 	"\x0fSecurityRequest\x128\n" +
 	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\"k\n" +
