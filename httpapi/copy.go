@@ -32,7 +32,7 @@ func (a *API) copyDoc(rq *request, db, id string) error {
 		return err
 	}
 	opts := couch.OpenOptions{Rev: srcRev}
-	src, err := a.b.OpenDoc(rq.ctx, db, id, fabric.ReadOptions{OpenOptions: opts})
+	src, err := a.openDoc(rq, db, id, fabric.ReadOptions{OpenOptions: opts})
 	if err != nil {
 		return err
 	}

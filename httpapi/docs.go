@@ -57,11 +57,10 @@ func (a *API) getDoc(rq *request, db, id string) error {
 			opts.Rev = q.rev
 		}
 	}
-	doc, err := a.b.OpenDoc(rq.ctx, db, id, fabric.ReadOptions{OpenOptions: opts, R: q.r})
+	doc, err := a.openDoc(rq, db, id, fabric.ReadOptions{OpenOptions: opts, R: q.r})
 	if err != nil {
 		return err
 	}
-	a.redactReplicatorDoc(rq.ctx, &rq.user, db, doc)
 	rv := firstRevision(doc)
 	if rv == nil {
 		return couch.ErrNotFound

@@ -13,8 +13,7 @@ import (
 // else multipart/mixed with one application/json part per revision.
 func (a *API) openRevs(rq *request, db, id string, q docQuery) error {
 	opts := couch.OpenOptions{OpenRevs: q.openRevs, AllLeaves: q.openAll, Latest: q.latest}
-	doc, err := a.b.OpenDoc(rq.ctx, db, id, fabric.ReadOptions{OpenOptions: opts, R: q.r})
-	a.redactReplicatorDoc(rq.ctx, &rq.user, db, doc)
+	doc, err := a.openDoc(rq, db, id, fabric.ReadOptions{OpenOptions: opts, R: q.r})
 	if err != nil {
 		if q.openAll || !errors.Is(err, couch.ErrNotFound) && !errors.Is(err, couch.ErrDeleted) {
 			return err

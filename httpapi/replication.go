@@ -233,8 +233,7 @@ func (a *API) appendBulkGetResult(rq *request, db string, b []byte, e *bulkGetEn
 	} else {
 		opts.AllLeaves = true
 	}
-	doc, err := a.b.OpenDoc(rq.ctx, db, e.id, fabric.ReadOptions{OpenOptions: opts, R: q.r})
-	a.redactReplicatorDoc(rq.ctx, &rq.user, db, doc)
+	doc, err := a.openDoc(rq, db, e.id, fabric.ReadOptions{OpenOptions: opts, R: q.r})
 	if err != nil {
 		if !errors.Is(err, couch.ErrNotFound) && !errors.Is(err, couch.ErrDeleted) {
 			_, name, reason, known := errorInfo(err)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/divandb/divan/fabric"
 	"github.com/divandb/divan/internal/couch"
 	"github.com/divandb/divan/internal/rawjson"
 )
@@ -74,17 +75,21 @@ func (a *API) replicatorRedactor(ctx context.Context, u *userCtx, db string) fun
 	}
 }
 
-// redactReplicatorDoc applies replicatorRedactor to every revision of doc
-// (design documents excepted).
-func (a *API) redactReplicatorDoc(ctx context.Context, u *userCtx, db string, doc *couch.Document) {
-	if doc == nil || strings.HasPrefix(doc.ID, "_design/") {
-		return
+// openDoc reads a document for the request's user: the backend's read,
+// then the database's after_doc_read rules (a _replicator document of
+// another owner loses its credentials). Every handler that returns stored
+// revisions to a client reads through it.
+func (a *API) openDoc(rq *request, db, id string, opts fabric.ReadOptions) (*couch.Document, error) {
+	doc, err := a.b.OpenDoc(rq.ctx, db, id, opts)
+	if doc == nil || couch.IsDesignID(doc.ID) {
+		return doc, err
 	}
-	if redact := a.replicatorRedactor(ctx, u, db); redact != nil {
+	if redact := a.replicatorRedactor(rq.ctx, &rq.user, db); redact != nil {
 		for i := range doc.Revisions {
 			redact(&doc.Revisions[i])
 		}
 	}
+	return doc, err
 }
 
 // urlCredentials matches the user:password@ of a source or target URL,
