@@ -48,10 +48,10 @@ func (a *API) security(rq *request, db string) error {
 			return err
 		}
 		if !cur.isAdmin(&rq.user) {
-			// Every copy refuses (check_is_admin) and fabric_db_meta
-			// reports that no majority of copies took the object.
-			a.log.DebugContext(rq.ctx, "security update by a non-admin", "db", db, "req_id", rq.reqID)
-			return errNoMajority
+			// couch_db:check_is_admin's refusal. (CouchDB 3.5 lets every
+			// shard refuse and answers 500 no_majority; the refusal
+			// itself is what the client needs to see.)
+			return securityError(&rq.user, "You are not a db or server admin.")
 		}
 		if reason := validateSecurity(data); reason != "" {
 			// The shards reject it and the cluster reports no majority.
