@@ -87,6 +87,7 @@ func Push(ctx context.Context, source SyncCopy, sourceNode string, target SyncCo
 	}
 	id := checkpointID(src, tgt)
 	since := min(readCheckpoint(ctx, source, id), readCheckpoint(ctx, target, id))
+	saved := since
 	for since < src.UpdateSeq {
 		if err := ctx.Err(); err != nil {
 			return int64(src.UpdateSeq - since), err
@@ -99,26 +100,48 @@ func Push(ctx context.Context, source SyncCopy, sourceNode string, target SyncCo
 			break
 		}
 		since = next
-		cp := checkpoint{Seq: since, TargetUUID: tgt.UUID, SourceNode: sourceNode, TargetNode: targetNode,
-			Timestamp: time.Now().UTC().Format("2006-01-02T15:04:05.000000Z")}
-		body, _ := json.Marshal(cp)
-		for _, c := range []SyncCopy{target, source} {
-			if _, err := c.Update(ctx, []*couch.Doc{{ID: id, Body: body}}, couch.UpdateOptions{NewEdits: true}); err != nil {
-				return int64(src.UpdateSeq - since), fmt.Errorf("push: checkpoint: %w", err)
+		if since-saved >= checkpointEvery {
+			if err := saveProgress(ctx, source, target, id, sourceNode, targetNode, tgt.UUID, since); err != nil {
+				return int64(src.UpdateSeq - since), err
 			}
+			saved = since
 		}
-		// The target holds the source's changes up to since now, at
-		// its current seq: where a feed read from the target can
-		// resume on the source (seqhistory.go).
-		now, err := target.Info(ctx)
-		if err != nil {
-			return int64(src.UpdateSeq - since), fmt.Errorf("push: target info: %w", err)
-		}
-		if err := recordSeqPair(ctx, source, tgt.UUID, SeqPair{SourceSeq: since, TargetSeq: now.UpdateSeq}); err != nil {
-			return int64(src.UpdateSeq - since), fmt.Errorf("push: %w", err)
+	}
+	if since > saved {
+		if err := saveProgress(ctx, source, target, id, sourceNode, targetNode, tgt.UUID, since); err != nil {
+			return 0, err
 		}
 	}
 	return 0, nil
+}
+
+// checkpointEvery is how many changes a long push copies between
+// checkpoints. Each checkpoint is three durable writes; after every batch
+// they took more time than the batches themselves, and the push fell
+// seconds behind the writes. A push cut short repeats at most this many
+// changes, which the target then finds it has.
+const checkpointEvery = 10 * SyncBatch
+
+// saveProgress records that target holds source's changes up to seq:
+// the checkpoint on both copies, and the pair of seqs where a feed read
+// from the target can resume on the source (seqhistory.go).
+func saveProgress(ctx context.Context, source, target SyncCopy, id, sourceNode, targetNode, targetUUID string, seq uint64) error {
+	cp := checkpoint{Seq: seq, TargetUUID: targetUUID, SourceNode: sourceNode, TargetNode: targetNode,
+		Timestamp: time.Now().UTC().Format("2006-01-02T15:04:05.000000Z")}
+	body, _ := json.Marshal(cp)
+	for _, c := range []SyncCopy{target, source} {
+		if _, err := c.Update(ctx, []*couch.Doc{{ID: id, Body: body}}, couch.UpdateOptions{NewEdits: true}); err != nil {
+			return fmt.Errorf("push: checkpoint: %w", err)
+		}
+	}
+	now, err := target.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("push: target info: %w", err)
+	}
+	if err := recordSeqPair(ctx, source, targetUUID, SeqPair{SourceSeq: seq, TargetSeq: now.UpdateSeq}); err != nil {
+		return fmt.Errorf("push: %w", err)
+	}
+	return nil
 }
 
 func readCheckpoint(ctx context.Context, c SyncCopy, id string) uint64 {

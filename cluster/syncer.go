@@ -2,11 +2,15 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // SyncerConfig configures the internal replication scheduler.
@@ -130,19 +134,32 @@ func (s *Syncer) pushDue(ctx context.Context) time.Duration {
 		}
 	}
 	s.mu.Unlock()
+	// Copies are pushed a few at a time, so that a long push of one copy
+	// does not hold back the others' (the lag that makes a push read its
+	// changes back from disk rather than from the doc info cache).
+	var g errgroup.Group
+	g.SetLimit(pushParallelism)
+	var failed atomic.Bool
 	for _, name := range due {
 		if ctx.Err() != nil {
 			break
 		}
-		if err := s.pushCopy(ctx, name); err != nil {
-			s.log.Debug("internal replication incomplete; will retry", "shard", name, "err", err)
-			s.mu.Lock()
-			if _, ok := s.dirty[name]; !ok {
-				s.dirty[name] = time.Now().Add(5 * time.Second)
+		g.Go(func() error {
+			if err := s.pushCopy(ctx, name); err != nil {
+				s.log.Debug("internal replication incomplete; will retry", "shard", name, "err", err)
+				s.mu.Lock()
+				if _, ok := s.dirty[name]; !ok {
+					s.dirty[name] = time.Now().Add(retryDelay)
+				}
+				s.mu.Unlock()
+				failed.Store(true)
 			}
-			s.mu.Unlock()
-			wait = min(wait, 5*time.Second)
-		}
+			return nil
+		})
+	}
+	g.Wait()
+	if failed.Load() {
+		wait = min(wait, retryDelay)
 	}
 	return max(wait, 10*time.Millisecond)
 }
@@ -186,18 +203,29 @@ func (s *Syncer) pushCopy(ctx context.Context, name string) error {
 			}
 		}
 	}
-	var firstErr error
-	for _, peer := range peers {
-		tgt, err := s.cfg.Dial(ctx, peer, name)
-		if err == nil {
-			_, err = Push(ctx, src, self, tgt, peer)
-		}
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
+	// Peers are pushed at once: one after the other, the last peer's
+	// copy fell behind by the time the others took.
+	errs := make([]error, len(peers))
+	var wg sync.WaitGroup
+	for i, peer := range peers {
+		wg.Go(func() {
+			tgt, err := s.cfg.Dial(ctx, peer, name)
+			if err == nil {
+				_, err = Push(ctx, src, self, tgt, peer)
+			}
+			errs[i] = err
+		})
 	}
-	return firstErr
+	wg.Wait()
+	return errors.Join(errs...)
 }
+
+const (
+	// pushParallelism bounds how many local copies are pushed at once.
+	pushParallelism = 4
+	// retryDelay is how long a copy whose push failed waits to be retried.
+	retryDelay = 5 * time.Second
+)
 
 var suffixRE = regexp.MustCompile(`\.[0-9]{10,}$`)
 
