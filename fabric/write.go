@@ -31,6 +31,11 @@ func (f *Fabric) UpdateDocs(ctx context.Context, db string, docs []*couch.Doc, o
 			}
 			d.Atts = atts
 		}
+		if opts.NewEdits && len(d.Atts) == 0 && !couch.IsLocalID(d.ID) {
+			// The new revision's id, hashed once here rather than by
+			// each copy (see couch.Doc.NewRevID).
+			d.NewRevID = couch.NewRevID(d.Rev, d.Deleted, d.Body, nil)
+		}
 		rs := m.RangeFor(d.ID)
 		if len(rs) == 0 {
 			return nil, fmt.Errorf("shard map of %s does not cover %q", db, d.ID)

@@ -482,3 +482,26 @@ func TestStatsDecodeWithoutLocalSeq(t *testing.T) {
 		t.Fatalf("old stats: %+v %v", got, err)
 	}
 }
+
+// A revision id computed by the coordinator is used when the write extends
+// the parent it was computed for, and recomputed otherwise.
+func TestNewRevIDFromCoordinator(t *testing.T) {
+	sh := mustCreate(t, openTestStore(t), "shards/00000000-ffffffff/db.1")
+	given := "0123456789abcdef0123456789abcdef"
+	r := put(t, sh, &couch.Doc{ID: "a", Body: []byte(`{}`), NewRevID: given}, true)
+	if r.Err != nil || r.Rev != (couch.Rev{Pos: 1, ID: given}) {
+		t.Fatalf("write with NewRevID = %+v, want 1-%s", r, given)
+	}
+	del := put(t, sh, &couch.Doc{ID: "a", Rev: r.Rev, Deleted: true, Body: []byte(`{}`),
+		NewRevID: couch.NewRevID(r.Rev, true, []byte(`{}`), nil)}, true)
+	if del.Err != nil || del.Rev.Pos != 2 {
+		t.Fatalf("delete = %+v", del)
+	}
+	// Recreating the deleted doc extends its tombstone, not the zero rev
+	// the coordinator hashed: the copy computes the id itself.
+	re := put(t, sh, &couch.Doc{ID: "a", Body: []byte(`{}`), NewRevID: given}, true)
+	want := couch.Rev{Pos: 3, ID: couch.NewRevID(del.Rev, false, []byte(`{}`), nil)}
+	if re.Err != nil || re.Rev != want {
+		t.Fatalf("recreate = %+v, want %v", re, want)
+	}
+}

@@ -357,7 +357,11 @@ func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, 
 			return res, asDocError(&res, aerr)
 		}
 		resolved = atts
-		rev := couch.Rev{Pos: parent.Pos + 1, ID: couch.NewRevID(parent, d.Deleted, d.Body, attDigests(atts))}
+		id := d.NewRevID
+		if id == "" || parent != d.Rev || len(atts) > 0 {
+			id = couch.NewRevID(parent, d.Deleted, d.Body, attDigests(atts))
+		}
+		rev := couch.Rev{Pos: parent.Pos + 1, ID: id}
 		path = []couch.Rev{rev}
 		if !parent.IsZero() {
 			path = append(path, parent)

@@ -112,6 +112,12 @@ type Doc struct {
 	// compressed and digested); fabric fills it from Attachments, multipart
 	// parsing fills it directly.
 	Atts []Attachment
+	// NewRevID, when set on a new_edits write, is the id of the revision
+	// the write creates over Rev: NewRevID(Rev, Deleted, Body, no
+	// attachments), computed once by fabric for every copy instead of by
+	// each. A copy that extends another parent (recreating a deleted
+	// document) or stores attachments computes its own.
+	NewRevID string
 }
 
 // ignoredSpecials are specials CouchDB accepts in a document body and drops.

@@ -348,3 +348,20 @@ func canonValue(t testing.TB, v any) any {
 	}
 	return v
 }
+
+// The coordinator's revision id crosses the wire: the remote copy stores
+// the revision under it.
+func TestNewRevIDOverRPC(t *testing.T) {
+	ctx := t.Context()
+	const name = "shards/00000000-ffffffff/db.1700000000"
+	n2 := startNode(t, "n2@127.0.0.1")
+	mustCreate(t, n2.store, name)
+	remote, err := newClient(t, newResolver(n2)).Dial(ctx, n2.name, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := remote.Update(ctx, []*couch.Doc{{ID: "a", Body: []byte(`{}`), NewRevID: hex32a}}, couch.UpdateOptions{NewEdits: true})
+	if err != nil || res[0].Err != nil || res[0].Rev != (couch.Rev{Pos: 1, ID: hex32a}) {
+		t.Fatalf("update = %+v, %v; want rev 1-%s", res, err, hex32a)
+	}
+}

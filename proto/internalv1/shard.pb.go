@@ -489,7 +489,11 @@ type Doc struct {
 	Atts []*Attachment `protobuf:"bytes,7,rep,name=atts,proto3" json:"atts,omitempty"`
 	// atts_set reports that atts is set even when empty (Go: Atts non-nil),
 	// which tells the shard not to parse attachments.
-	AttsSet       bool `protobuf:"varint,8,opt,name=atts_set,json=attsSet,proto3" json:"atts_set,omitempty"`
+	AttsSet bool `protobuf:"varint,8,opt,name=atts_set,json=attsSet,proto3" json:"atts_set,omitempty"`
+	// new_rev_id is the id of the revision a new_edits write creates over
+	// rev, computed once by the coordinator (couch.Doc.NewRevID); empty when
+	// the copy must compute it.
+	NewRevId      string `protobuf:"bytes,9,opt,name=new_rev_id,json=newRevId,proto3" json:"new_rev_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -578,6 +582,13 @@ func (x *Doc) GetAttsSet() bool {
 		return x.AttsSet
 	}
 	return false
+}
+
+func (x *Doc) GetNewRevId() string {
+	if x != nil {
+		return x.NewRevId
+	}
+	return ""
 }
 
 // Revision is one revision with its body: couch.Revision.
@@ -3701,7 +3712,7 @@ const file_divan_internal_v1_shard_proto_rawDesc = "" +
 	"\afollows\x18\t \x01(\bR\afollows\x12\x17\n" +
 	"\x04data\x18\n" +
 	" \x01(\fH\x00R\x04data\x88\x01\x01B\a\n" +
-	"\x05_data\"\xba\x02\n" +
+	"\x05_data\"\xd8\x02\n" +
 	"\x03Doc\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12(\n" +
 	"\x03rev\x18\x02 \x01(\v2\x16.divan.internal.v1.RevR\x03rev\x128\n" +
@@ -3710,7 +3721,9 @@ const file_divan_internal_v1_shard_proto_rawDesc = "" +
 	"\x04body\x18\x05 \x01(\fH\x00R\x04body\x88\x01\x01\x12%\n" +
 	"\vattachments\x18\x06 \x01(\fH\x01R\vattachments\x88\x01\x01\x121\n" +
 	"\x04atts\x18\a \x03(\v2\x1d.divan.internal.v1.AttachmentR\x04atts\x12\x19\n" +
-	"\batts_set\x18\b \x01(\bR\aattsSetB\a\n" +
+	"\batts_set\x18\b \x01(\bR\aattsSet\x12\x1c\n" +
+	"\n" +
+	"new_rev_id\x18\t \x01(\tR\bnewRevIdB\a\n" +
 	"\x05_bodyB\x0e\n" +
 	"\f_attachments\"\xbd\x01\n" +
 	"\bRevision\x12(\n" +
