@@ -27,6 +27,13 @@ type SyncCopy interface {
 	LocalDocs(ctx context.Context) ([]shard.LocalDoc, error)
 	PurgeInfos(ctx context.Context, since uint64, limit int) ([]shard.PurgeInfo, error)
 	Purge(ctx context.Context, revs map[string][]couch.Rev) (map[string][]couch.Rev, error)
+	MatchReceipts(ctx context.Context, rs []shard.Receipt) ([]bool, error)
+}
+
+// receiptSource is a copy that keeps write receipts (shard/receipts.go): a
+// local shard. Pushing from any other copy compares every change.
+type receiptSource interface {
+	Receipts(since uint64) []shard.Receipt
 }
 
 // SyncBatch is how many changes one push copies before checkpointing
@@ -88,11 +95,12 @@ func Push(ctx context.Context, source SyncCopy, sourceNode string, target SyncCo
 	id := checkpointID(src, tgt)
 	since := min(readCheckpoint(ctx, source, id), readCheckpoint(ctx, target, id))
 	saved := since
+	skip := confirmedWrites(ctx, source, target, since)
 	for since < src.UpdateSeq {
 		if err := ctx.Err(); err != nil {
 			return int64(src.UpdateSeq - since), err
 		}
-		next, err := pushBatch(ctx, source, target, since)
+		next, err := pushBatch(ctx, source, target, since, skip)
 		if err != nil {
 			return int64(src.UpdateSeq - since), err
 		}
@@ -156,28 +164,89 @@ func readCheckpoint(ctx context.Context, c SyncCopy, id string) uint64 {
 	return cp.Seq
 }
 
-// pushBatch copies up to SyncBatch changes after since; it returns the seq
-// reached.
-func pushBatch(ctx context.Context, source, target SyncCopy, since uint64) (uint64, error) {
-	errFull := errors.New("batch full")
+// seqRange is an inclusive range of a copy's seqs.
+type seqRange struct{ first, last uint64 }
+
+// confirmedWrites returns, in order, the source's seq ranges that target
+// provably holds: writes both copies committed with the same results (their
+// receipts match), whose documents target already held as they were on
+// source before the write (every earlier seq of theirs is at or below
+// since, the checkpoint). Their changes need no comparison. Any failure
+// only means comparing every change, as without receipts.
+func confirmedWrites(ctx context.Context, source, target SyncCopy, since uint64) []seqRange {
+	rs, ok := source.(receiptSource)
+	if !ok {
+		return nil
+	}
+	var cands []shard.Receipt
+	for _, r := range rs.Receipts(since) {
+		if r.PrevMax <= since {
+			cands = append(cands, r)
+		}
+	}
+	if len(cands) == 0 {
+		return nil
+	}
+	matched, err := target.MatchReceipts(ctx, cands)
+	if err != nil || len(matched) != len(cands) {
+		return nil
+	}
+	var out []seqRange
+	for i, r := range cands {
+		if !matched[i] {
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1].last+1 == r.First {
+			out[n-1].last = r.Last // adjacent writes: one range
+			continue
+		}
+		out = append(out, seqRange{r.First, r.Last})
+	}
+	return out
+}
+
+// skipJump is the shortest confirmed range a push jumps over with a new
+// read of the changes; shorter ones are read and passed over.
+const skipJump = 256
+
+// pushBatch copies up to SyncBatch changes after since, passing over those
+// in skip; it returns the seq reached.
+func pushBatch(ctx context.Context, source, target SyncCopy, since uint64, skip []seqRange) (uint64, error) {
+	errStop := errors.New("stop reading changes")
 	leaves := map[string][]couch.Rev{}
 	reached := since
-	n := 0
-	err := source.Changes(ctx, since, func(c shard.Change) error {
-		revs := make([]couch.Rev, len(c.Leaves))
-		for i, l := range c.Leaves {
-			revs[i] = l.Rev
+	for len(leaves) < SyncBatch {
+		var jump uint64
+		err := source.Changes(ctx, reached, func(c shard.Change) error {
+			for len(skip) > 0 && skip[0].last < c.Seq {
+				skip = skip[1:]
+			}
+			if len(skip) > 0 && skip[0].first <= c.Seq {
+				if skip[0].last-c.Seq >= skipJump {
+					jump = skip[0].last
+					return errStop
+				}
+				reached = c.Seq
+				return nil
+			}
+			revs := make([]couch.Rev, len(c.Leaves))
+			for i, l := range c.Leaves {
+				revs[i] = l.Rev
+			}
+			leaves[c.ID] = revs
+			reached = c.Seq
+			if len(leaves) >= SyncBatch {
+				return errStop
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			return since, fmt.Errorf("push: read changes: %w", err)
 		}
-		leaves[c.ID] = revs
-		reached = c.Seq
-		n++
-		if n >= SyncBatch {
-			return errFull
+		if jump == 0 {
+			break // changes exhausted or batch full
 		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errFull) {
-		return since, fmt.Errorf("push: read changes: %w", err)
+		reached = jump
 	}
 	if len(leaves) == 0 {
 		return reached, nil

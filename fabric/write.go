@@ -88,7 +88,13 @@ func (f *Fabric) updateRange(ctx context.Context, m *cluster.ShardMap, r cluster
 	if w <= 0 {
 		w = quorum(len(copies))
 	}
-	arrivals := f.writeCopies(ctx, copies, docs, couch.UpdateOptions{NewEdits: opts.NewEdits})
+	uopts := couch.UpdateOptions{NewEdits: opts.NewEdits}
+	if len(copies) > 1 {
+		// One id for every copy's write: their receipts spare internal
+		// replication comparing these documents again.
+		uopts.WriteID = couch.NewWriteID()
+	}
+	arrivals := f.writeCopies(ctx, copies, docs, uopts)
 	replies := make([]*copyReply, len(copies)) // by copy; nil until it answers
 	for range copies {
 		select {

@@ -190,6 +190,9 @@ func (sh *Shard) close() {
 	})
 }
 
+// handle is the shard copy's number in the store (the key prefix).
+func (sh *Shard) handle() uint32 { return binary.BigEndian.Uint32(sh.keys[1:]) }
+
 // Name returns the shard copy's name, e.g. "shards/00000000-7fffffff/db.1700000000".
 func (sh *Shard) Name() string { return sh.name }
 

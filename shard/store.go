@@ -78,6 +78,8 @@ type Store struct {
 	stopTrim context.CancelFunc // ends the mmaptrim goroutine
 	trimDone chan struct{}
 
+	receipts *receiptLog // write receipts of all shards (receipts.go)
+
 	mu     sync.Mutex
 	shards map[string]*Shard // open shard copies by name
 	closed bool
@@ -111,7 +113,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open badger at %s: %w", opts.Dir, err)
 	}
-	s := &Store{opts: opts, db: db, log: opts.Logger, shards: map[string]*Shard{}, trimDone: make(chan struct{})}
+	s := &Store{opts: opts, db: db, log: opts.Logger, shards: map[string]*Shard{}, trimDone: make(chan struct{}),
+		receipts: newReceiptLog(receiptLogSize)}
 	if err := s.startTrimmer(); err != nil {
 		db.Close()
 		return nil, err

@@ -164,18 +164,29 @@ func (sh *Shard) apply(batch []*updateReq) {
 	bt := &batchTxn{db: sh.db, txn: sh.db.NewTransaction(true)}
 	defer func() { bt.txn.Discard() }()
 	var err error
+	var receipts []Receipt
+	purged := false
 	for _, r := range batch {
 		if r.purge != nil {
 			r.purged, err = sh.applyPurge(bt, r.purge, &st)
+			purged = true
 		} else if r.compact != nil {
 			err = sh.applyCompact(bt, r.compact, &st)
 		} else {
+			first := st.UpdateSeq + 1
+			var prevMax uint64
 			r.results = make([]couch.UpdateResult, len(r.docs))
 			for i, d := range r.docs {
-				r.results[i], err = sh.applyDoc(bt, d, r.opts, limit, &st)
+				var prev uint64
+				r.results[i], prev, err = sh.applyDoc(bt, d, r.opts, limit, &st)
 				if err != nil {
 					break
 				}
+				prevMax = max(prevMax, prev)
+			}
+			if err == nil && !r.opts.WriteID.IsZero() {
+				receipts = append(receipts, Receipt{WriteID: r.opts.WriteID, Digest: digestResults(r.results),
+					First: first, Last: st.UpdateSeq, PrevMax: prevMax})
 			}
 		}
 		if err != nil {
@@ -198,6 +209,12 @@ func (sh *Shard) apply(batch []*updateReq) {
 		} else {
 			st = sh.stats
 		}
+	}
+	if err == nil {
+		if purged {
+			sh.store.receipts.forget(sh.handle())
+		}
+		sh.store.receipts.add(sh.handle(), receipts)
 	}
 	sh.mu.Lock()
 	sh.stats = st
@@ -311,20 +328,21 @@ func decodeBody(v []byte) (deleted bool, atts, body []byte, err error) {
 
 // applyDoc applies one document write inside the batch transaction. A
 // document-level failure is returned in the result; err is for storage
-// failures that abort the batch.
-func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, limit int, st *stats) (couch.UpdateResult, error) {
-	res := couch.UpdateResult{ID: d.ID}
+// failures that abort the batch. prevSeq is the seq the document had
+// before, zero when it is new or was not changed.
+func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, limit int, st *stats) (res couch.UpdateResult, prevSeq uint64, err error) {
+	res = couch.UpdateResult{ID: d.ID}
 	if couch.IsLocalID(d.ID) {
 		rev, derr, err := sh.applyLocal(bt, d)
 		if derr == nil && err == nil && !couch.IsInternalLocalID(d.ID) {
 			st.LocalSeq++
 		}
 		res.Rev, res.Err = rev, derr
-		return res, err
+		return res, 0, err
 	}
 	di, oldInfoSize, err := sh.loadDocInfo(bt.txn, d.ID)
 	if err != nil {
-		return res, err
+		return res, 0, err
 	}
 	existed := di != nil && di.tree.Len() > 0
 	wasDeleted := existed && di.tree.Deleted()
@@ -340,13 +358,13 @@ func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, 
 		switch {
 		case parent.IsZero() && existed && !wasDeleted:
 			res.Err = couch.ErrConflict
-			return res, nil
+			return res, 0, nil
 		case parent.IsZero() && existed:
 			// Recreating a deleted doc extends the winning deleted leaf.
 			parent = oldWinner.Rev
 		case !parent.IsZero() && !di.tree.IsLeaf(parent):
 			res.Err = couch.ErrConflict
-			return res, nil
+			return res, 0, nil
 		}
 		var ancestors []couch.Rev
 		if !parent.IsZero() {
@@ -354,7 +372,7 @@ func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, 
 		}
 		atts, aerr := sh.resolveAtts(bt, d, ancestors, parent.Pos+1, true)
 		if aerr != nil {
-			return res, asDocError(&res, aerr)
+			return res, 0, asDocError(&res, aerr)
 		}
 		resolved = atts
 		id := d.NewRevID
@@ -374,7 +392,7 @@ func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, 
 			path = []couch.Rev{d.Rev}
 		default:
 			res.Err = couch.Errorf(couch.CodeBadRequest, "When `new_edits: false`, the document needs `_rev` or `_revisions` specified")
-			return res, nil
+			return res, 0, nil
 		}
 		if !di.tree.Has(path[0]) {
 			// Stubs refer to attachments of a revision we hold: the
@@ -387,7 +405,7 @@ func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, 
 			}
 			atts, aerr := sh.resolveAtts(bt, d, ancestors, path[0].Pos, false)
 			if aerr != nil {
-				return res, asDocError(&res, aerr)
+				return res, 0, asDocError(&res, aerr)
 			}
 			resolved = atts
 		}
@@ -395,19 +413,19 @@ func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, 
 	res.Rev = path[0]
 	if !di.tree.Merge(path, d.Deleted) {
 		// A replicated revision we already have: nothing to write.
-		return res, nil
+		return res, 0, nil
 	}
 	if di.tree.IsLeaf(path[0]) {
 		body := encodeBody(d.Deleted, couch.MarshalAttachments(resolved), d.Body)
 		if err := bt.set(sh.keys.body(d.ID, path[0].String()), body); err != nil {
-			return res, err
+			return res, 0, err
 		}
 	}
 	// Bodies of replaced revisions stay until compaction, as in CouchDB;
 	// those of stemmed revisions go now.
 	for _, r := range di.tree.Stem(limit) {
 		if err := bt.delete(sh.keys.body(d.ID, r.String())); err != nil {
-			return res, err
+			return res, 0, err
 		}
 	}
 
@@ -418,7 +436,7 @@ func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, 
 	} else if newWinner.Rev != oldWinner.Rev {
 		size, err := sh.bodySize(bt.txn, d.ID, newWinner.Rev)
 		if err != nil {
-			return res, err
+			return res, 0, err
 		}
 		st.External += size - di.winnerSize
 		di.winnerSize = size
@@ -426,24 +444,25 @@ func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, 
 
 	if existed {
 		if err := bt.delete(sh.keys.seq(di.seq)); err != nil {
-			return res, err
+			return res, 0, err
 		}
+		prevSeq = di.seq
 	}
 	st.UpdateSeq++
 	di.seq = st.UpdateSeq
 	if err := bt.set(sh.keys.seq(di.seq), []byte(d.ID)); err != nil {
-		return res, err
+		return res, 0, err
 	}
 	info, err := di.encode()
 	if err != nil {
-		return res, err
+		return res, 0, err
 	}
 	if err := sh.putDocInfo(bt, d.ID, info, di.tree.Deleted()); err != nil {
-		return res, err
+		return res, 0, err
 	}
 	st.Active += int64(len(info) - oldInfoSize)
 	adjustCounts(st, existed, wasDeleted, true, di.tree.Deleted())
-	return res, nil
+	return res, prevSeq, nil
 }
 
 func adjustCounts(st *stats, existedBefore, deletedBefore, existsAfter, deletedAfter bool) {

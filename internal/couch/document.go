@@ -1,5 +1,7 @@
 package couch
 
+import "crypto/rand"
+
 // Document is what a read of one document returns from a shard copy (and, after
 // merging, from fabric): the full rev tree and the revisions asked for.
 type Document struct {
@@ -46,7 +48,24 @@ type UpdateOptions struct {
 	// NewEdits is false for replicated writes (new_edits=false): the given
 	// revisions are merged into the tree as they are, without conflict checks.
 	NewEdits bool
+	// WriteID, when set, names one coordinator's write of one range: the
+	// same on every copy it is sent to. A copy keeps a receipt of it, by
+	// which internal replication skips what the peer provably holds.
+	WriteID WriteID
 }
+
+// WriteID identifies one write sent to every copy of a range.
+type WriteID [16]byte
+
+// NewWriteID returns a random WriteID.
+func NewWriteID() WriteID {
+	var id WriteID
+	rand.Read(id[:]) // never fails (crypto/rand)
+	return id
+}
+
+// IsZero reports an unset WriteID.
+func (id WriteID) IsZero() bool { return id == WriteID{} }
 
 // UpdateResult is the outcome of writing one document. Err is an *Error
 // (conflict, forbidden, ...) for a document that was not written.

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 
 	"google.golang.org/grpc"
@@ -53,6 +54,14 @@ func (r *RemoteCopy) header(ctx context.Context) *pb.RequestHeader { return head
 // are split into several calls, applied in order.
 const maxUpdateBytes = MaxMessageSize / 2
 
+func totalDocSize(docs []*couch.Doc) int {
+	n := 0
+	for _, d := range docs {
+		n += docSize(d)
+	}
+	return n
+}
+
 func docSize(d *couch.Doc) int {
 	n := 256 + len(d.ID) + len(d.Body)
 	if d.Atts == nil {
@@ -67,13 +76,19 @@ func docSize(d *couch.Doc) int {
 // Update implements fabric.Copy.
 func (r *RemoteCopy) Update(ctx context.Context, docs []*couch.Doc, opts couch.UpdateOptions) ([]couch.UpdateResult, error) {
 	out := make([]couch.UpdateResult, 0, len(docs))
+	var writeID []byte
+	if !opts.WriteID.IsZero() && totalDocSize(docs) <= maxUpdateBytes {
+		// A write sent in parts would leave receipts other copies
+		// cannot match; it is sent without.
+		writeID = opts.WriteID[:]
+	}
 	for len(docs) > 0 {
 		n, size := 0, 0
 		for n < len(docs) && (n == 0 || size+docSize(docs[n]) <= maxUpdateBytes) {
 			size += docSize(docs[n])
 			n++
 		}
-		req := &pb.UpdateRequest{Header: r.header(ctx), Docs: make([]*pb.Doc, n), NewEdits: opts.NewEdits}
+		req := &pb.UpdateRequest{Header: r.header(ctx), Docs: make([]*pb.Doc, n), NewEdits: opts.NewEdits, WriteId: writeID}
 		for i, d := range docs[:n] {
 			req.Docs[i] = docToProto(d)
 		}
@@ -207,6 +222,23 @@ func (r *RemoteCopy) LocalDocs(ctx context.Context) ([]shard.LocalDoc, error) {
 		out[i] = shard.LocalDoc{ID: d.GetId(), Rev: d.GetRev(), Body: d.GetBody()}
 	}
 	return out, nil
+}
+
+// MatchReceipts reports which of another copy's write receipts this copy
+// holds too (internal replication; shard.Shard.MatchReceipts).
+func (r *RemoteCopy) MatchReceipts(ctx context.Context, rs []shard.Receipt) ([]bool, error) {
+	req := &pb.MatchReceiptsRequest{Header: r.header(ctx), Receipts: make([]*pb.Receipt, len(rs))}
+	for i, rc := range rs {
+		req.Receipts[i] = &pb.Receipt{WriteId: rc.WriteID[:], Digest: rc.Digest[:]}
+	}
+	resp, err := invoke(ctx, r.c, r.node, "MatchReceipts", pb.ShardServiceClient.MatchReceipts, req)
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.GetMatched()) != len(rs) {
+		return nil, fmt.Errorf("match receipts on %s: %d answers to %d receipts", r.node, len(resp.GetMatched()), len(rs))
+	}
+	return resp.GetMatched(), nil
 }
 
 // PurgeInfos reads the copy's recorded purges (internal replication).

@@ -64,7 +64,11 @@ func (s *Server) Update(ctx context.Context, req *pb.UpdateRequest) (*pb.UpdateR
 	for i, d := range req.GetDocs() {
 		docs[i] = docFromProto(d)
 	}
-	res, err := sh.Update(ctx, docs, couch.UpdateOptions{NewEdits: req.GetNewEdits()})
+	opts := couch.UpdateOptions{NewEdits: req.GetNewEdits()}
+	if id := req.GetWriteId(); len(id) == len(opts.WriteID) {
+		opts.WriteID = couch.WriteID(id)
+	}
+	res, err := sh.Update(ctx, docs, opts)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -172,6 +176,32 @@ func (s *Server) PurgeInfos(ctx context.Context, req *pb.PurgeInfosRequest) (*pb
 		out.Infos[i] = &pb.PurgeInfo{Seq: p.Seq, Id: p.ID, Revs: revsToProto(p.Revs)}
 	}
 	return out, nil
+}
+
+// MatchReceipts implements pb.ShardServiceServer.
+func (s *Server) MatchReceipts(ctx context.Context, req *pb.MatchReceiptsRequest) (*pb.MatchReceiptsResponse, error) {
+	sh, err := s.copyOf(req.GetHeader())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	rs := make([]shard.Receipt, len(req.GetReceipts()))
+	valid := make([]bool, len(rs))
+	for i, r := range req.GetReceipts() {
+		// A malformed receipt matches nothing.
+		if len(r.GetWriteId()) == len(rs[i].WriteID) && len(r.GetDigest()) == len(rs[i].Digest) {
+			rs[i].WriteID = couch.WriteID(r.GetWriteId())
+			rs[i].Digest = [16]byte(r.GetDigest())
+			valid[i] = true
+		}
+	}
+	matched, err := sh.MatchReceipts(ctx, rs)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	for i := range matched {
+		matched[i] = matched[i] && valid[i]
+	}
+	return &pb.MatchReceiptsResponse{Matched: matched}, nil
 }
 
 // Security implements pb.ShardServiceServer.

@@ -755,7 +755,10 @@ type UpdateRequest struct {
 	// docs are the documents to write, in order.
 	Docs []*Doc `protobuf:"bytes,2,rep,name=docs,proto3" json:"docs,omitempty"`
 	// new_edits is false for replicated writes (new_edits=false).
-	NewEdits      bool `protobuf:"varint,3,opt,name=new_edits,json=newEdits,proto3" json:"new_edits,omitempty"`
+	NewEdits bool `protobuf:"varint,3,opt,name=new_edits,json=newEdits,proto3" json:"new_edits,omitempty"`
+	// write_id names the coordinator's write of the range, the same for
+	// every copy (16 bytes; empty when none): couch.UpdateOptions.WriteID.
+	WriteId       []byte `protobuf:"bytes,4,opt,name=write_id,json=writeId,proto3" json:"write_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -809,6 +812,13 @@ func (x *UpdateRequest) GetNewEdits() bool {
 		return x.NewEdits
 	}
 	return false
+}
+
+func (x *UpdateRequest) GetWriteId() []byte {
+	if x != nil {
+		return x.WriteId
+	}
+	return nil
 }
 
 // UpdateResult is one document's outcome: couch.UpdateResult.
@@ -3679,6 +3689,164 @@ func (x *PurgeInfosResponse) GetInfos() []*PurgeInfo {
 	return nil
 }
 
+// Receipt names one write and its results on a copy: shard.Receipt without
+// the copy's own seqs.
+type Receipt struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// write_id is the write's couch.WriteID (16 bytes).
+	WriteId []byte `protobuf:"bytes,1,opt,name=write_id,json=writeId,proto3" json:"write_id,omitempty"`
+	// digest sums the write's per-document results (16 bytes).
+	Digest        []byte `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Receipt) Reset() {
+	*x = Receipt{}
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Receipt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Receipt) ProtoMessage() {}
+
+func (x *Receipt) ProtoReflect() protoreflect.Message {
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
+func (*Receipt) Descriptor() ([]byte, []int) {
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *Receipt) GetWriteId() []byte {
+	if x != nil {
+		return x.WriteId
+	}
+	return nil
+}
+
+func (x *Receipt) GetDigest() []byte {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
+// MatchReceiptsRequest asks which of another copy's receipts the copy holds.
+type MatchReceiptsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// header names the copy.
+	Header *RequestHeader `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	// receipts are the other copy's receipts.
+	Receipts      []*Receipt `protobuf:"bytes,2,rep,name=receipts,proto3" json:"receipts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MatchReceiptsRequest) Reset() {
+	*x = MatchReceiptsRequest{}
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MatchReceiptsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MatchReceiptsRequest) ProtoMessage() {}
+
+func (x *MatchReceiptsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MatchReceiptsRequest.ProtoReflect.Descriptor instead.
+func (*MatchReceiptsRequest) Descriptor() ([]byte, []int) {
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *MatchReceiptsRequest) GetHeader() *RequestHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *MatchReceiptsRequest) GetReceipts() []*Receipt {
+	if x != nil {
+		return x.Receipts
+	}
+	return nil
+}
+
+// MatchReceiptsResponse answers MatchReceiptsRequest.
+type MatchReceiptsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// matched tells, per receipt in order, whether the copy committed the
+	// same write with the same results.
+	Matched       []bool `protobuf:"varint,1,rep,packed,name=matched,proto3" json:"matched,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MatchReceiptsResponse) Reset() {
+	*x = MatchReceiptsResponse{}
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MatchReceiptsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MatchReceiptsResponse) ProtoMessage() {}
+
+func (x *MatchReceiptsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MatchReceiptsResponse.ProtoReflect.Descriptor instead.
+func (*MatchReceiptsResponse) Descriptor() ([]byte, []int) {
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *MatchReceiptsResponse) GetMatched() []bool {
+	if x != nil {
+		return x.Matched
+	}
+	return nil
+}
+
 var File_divan_internal_v1_shard_proto protoreflect.FileDescriptor
 
 const file_divan_internal_v1_shard_proto_rawDesc = "" +
@@ -3738,11 +3906,12 @@ const file_divan_internal_v1_shard_proto_rawDesc = "" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x1e\n" +
 	"\brev_tree\x18\x03 \x01(\fH\x00R\arevTree\x88\x01\x01\x129\n" +
 	"\trevisions\x18\x04 \x03(\v2\x1b.divan.internal.v1.RevisionR\trevisionsB\v\n" +
-	"\t_rev_tree\"\x92\x01\n" +
+	"\t_rev_tree\"\xad\x01\n" +
 	"\rUpdateRequest\x128\n" +
 	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\x12*\n" +
 	"\x04docs\x18\x02 \x03(\v2\x16.divan.internal.v1.DocR\x04docs\x12\x1b\n" +
-	"\tnew_edits\x18\x03 \x01(\bR\bnewEdits\"x\n" +
+	"\tnew_edits\x18\x03 \x01(\bR\bnewEdits\x12\x19\n" +
+	"\bwrite_id\x18\x04 \x01(\fR\awriteId\"x\n" +
 	"\fUpdateResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12(\n" +
 	"\x03rev\x18\x02 \x01(\v2\x16.divan.internal.v1.RevR\x03rev\x12.\n" +
@@ -3926,13 +4095,21 @@ const file_divan_internal_v1_shard_proto_rawDesc = "" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12*\n" +
 	"\x04revs\x18\x03 \x03(\v2\x16.divan.internal.v1.RevR\x04revs\"H\n" +
 	"\x12PurgeInfosResponse\x122\n" +
-	"\x05infos\x18\x01 \x03(\v2\x1c.divan.internal.v1.PurgeInfoR\x05infos*\x8a\x01\n" +
+	"\x05infos\x18\x01 \x03(\v2\x1c.divan.internal.v1.PurgeInfoR\x05infos\"<\n" +
+	"\aReceipt\x12\x19\n" +
+	"\bwrite_id\x18\x01 \x01(\fR\awriteId\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\fR\x06digest\"\x88\x01\n" +
+	"\x14MatchReceiptsRequest\x128\n" +
+	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\x126\n" +
+	"\breceipts\x18\x02 \x03(\v2\x1a.divan.internal.v1.ReceiptR\breceipts\"1\n" +
+	"\x15MatchReceiptsResponse\x12\x18\n" +
+	"\amatched\x18\x01 \x03(\bR\amatched*\x8a\x01\n" +
 	"\tErrorKind\x12\x1a\n" +
 	"\x16ERROR_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10ERROR_KIND_COUCH\x10\x01\x12\x17\n" +
 	"\x13ERROR_KIND_NO_SHARD\x10\x02\x12\x1b\n" +
 	"\x17ERROR_KIND_SHARD_EXISTS\x10\x03\x12\x15\n" +
-	"\x11ERROR_KIND_CLOSED\x10\x042\x8e\x0f\n" +
+	"\x11ERROR_KIND_CLOSED\x10\x042\xf2\x0f\n" +
 	"\fShardService\x12M\n" +
 	"\x06Update\x12 .divan.internal.v1.UpdateRequest\x1a!.divan.internal.v1.UpdateResponse\x12G\n" +
 	"\x04Open\x12\x1e.divan.internal.v1.OpenRequest\x1a\x1f.divan.internal.v1.OpenResponse\x12I\n" +
@@ -3950,7 +4127,8 @@ const file_divan_internal_v1_shard_proto_rawDesc = "" +
 	"\aChanges\x12!.divan.internal.v1.ChangesRequest\x1a\".divan.internal.v1.ChangesResponse0\x01\x12V\n" +
 	"\tLocalDocs\x12#.divan.internal.v1.LocalDocsRequest\x1a$.divan.internal.v1.LocalDocsResponse\x12Y\n" +
 	"\n" +
-	"PurgeInfos\x12$.divan.internal.v1.PurgeInfosRequest\x1a%.divan.internal.v1.PurgeInfosResponse\x12_\n" +
+	"PurgeInfos\x12$.divan.internal.v1.PurgeInfosRequest\x1a%.divan.internal.v1.PurgeInfosResponse\x12b\n" +
+	"\rMatchReceipts\x12'.divan.internal.v1.MatchReceiptsRequest\x1a(.divan.internal.v1.MatchReceiptsResponse\x12_\n" +
 	"\fCountChanges\x12&.divan.internal.v1.CountChangesRequest\x1a'.divan.internal.v1.CountChangesResponse\x12Y\n" +
 	"\n" +
 	"ReadWinner\x12$.divan.internal.v1.ReadWinnerRequest\x1a%.divan.internal.v1.ReadWinnerResponse\x12a\n" +
@@ -3974,7 +4152,7 @@ func file_divan_internal_v1_shard_proto_rawDescGZIP() []byte {
 }
 
 var file_divan_internal_v1_shard_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_divan_internal_v1_shard_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
+var file_divan_internal_v1_shard_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
 var file_divan_internal_v1_shard_proto_goTypes = []any{
 	(ErrorKind)(0),                 // 0: divan.internal.v1.ErrorKind
 	(*RequestHeader)(nil),          // 1: divan.internal.v1.RequestHeader
@@ -4037,6 +4215,9 @@ var file_divan_internal_v1_shard_proto_goTypes = []any{
 	(*PurgeInfosRequest)(nil),      // 58: divan.internal.v1.PurgeInfosRequest
 	(*PurgeInfo)(nil),              // 59: divan.internal.v1.PurgeInfo
 	(*PurgeInfosResponse)(nil),     // 60: divan.internal.v1.PurgeInfosResponse
+	(*Receipt)(nil),                // 61: divan.internal.v1.Receipt
+	(*MatchReceiptsRequest)(nil),   // 62: divan.internal.v1.MatchReceiptsRequest
+	(*MatchReceiptsResponse)(nil),  // 63: divan.internal.v1.MatchReceiptsResponse
 }
 var file_divan_internal_v1_shard_proto_depIdxs = []int32{
 	0,  // 0: divan.internal.v1.Error.kind:type_name -> divan.internal.v1.ErrorKind
@@ -4094,55 +4275,59 @@ var file_divan_internal_v1_shard_proto_depIdxs = []int32{
 	1,  // 52: divan.internal.v1.PurgeInfosRequest.header:type_name -> divan.internal.v1.RequestHeader
 	3,  // 53: divan.internal.v1.PurgeInfo.revs:type_name -> divan.internal.v1.Rev
 	59, // 54: divan.internal.v1.PurgeInfosResponse.infos:type_name -> divan.internal.v1.PurgeInfo
-	9,  // 55: divan.internal.v1.ShardService.Update:input_type -> divan.internal.v1.UpdateRequest
-	12, // 56: divan.internal.v1.ShardService.Open:input_type -> divan.internal.v1.OpenRequest
-	14, // 57: divan.internal.v1.ShardService.Docs:input_type -> divan.internal.v1.DocsRequest
-	17, // 58: divan.internal.v1.ShardService.Lookup:input_type -> divan.internal.v1.LookupRequest
-	20, // 59: divan.internal.v1.ShardService.CountBefore:input_type -> divan.internal.v1.CountBeforeRequest
-	22, // 60: divan.internal.v1.ShardService.Info:input_type -> divan.internal.v1.InfoRequest
-	24, // 61: divan.internal.v1.ShardService.Security:input_type -> divan.internal.v1.SecurityRequest
-	26, // 62: divan.internal.v1.ShardService.SetSecurity:input_type -> divan.internal.v1.SetSecurityRequest
-	28, // 63: divan.internal.v1.ShardService.RevsLimit:input_type -> divan.internal.v1.RevsLimitRequest
-	30, // 64: divan.internal.v1.ShardService.SetRevsLimit:input_type -> divan.internal.v1.SetRevsLimitRequest
-	33, // 65: divan.internal.v1.ShardService.Purge:input_type -> divan.internal.v1.PurgeRequest
-	35, // 66: divan.internal.v1.ShardService.AttachmentData:input_type -> divan.internal.v1.AttachmentDataRequest
-	37, // 67: divan.internal.v1.ShardService.RevsDiff:input_type -> divan.internal.v1.RevsDiffRequest
-	40, // 68: divan.internal.v1.ShardService.Changes:input_type -> divan.internal.v1.ChangesRequest
-	55, // 69: divan.internal.v1.ShardService.LocalDocs:input_type -> divan.internal.v1.LocalDocsRequest
-	58, // 70: divan.internal.v1.ShardService.PurgeInfos:input_type -> divan.internal.v1.PurgeInfosRequest
-	43, // 71: divan.internal.v1.ShardService.CountChanges:input_type -> divan.internal.v1.CountChangesRequest
-	45, // 72: divan.internal.v1.ShardService.ReadWinner:input_type -> divan.internal.v1.ReadWinnerRequest
-	47, // 73: divan.internal.v1.ShardService.WatchChanges:input_type -> divan.internal.v1.WatchChangesRequest
-	49, // 74: divan.internal.v1.ShardService.OpenCopy:input_type -> divan.internal.v1.OpenCopyRequest
-	51, // 75: divan.internal.v1.ShardService.CreateCopy:input_type -> divan.internal.v1.CreateCopyRequest
-	53, // 76: divan.internal.v1.ShardService.DeleteCopy:input_type -> divan.internal.v1.DeleteCopyRequest
-	11, // 77: divan.internal.v1.ShardService.Update:output_type -> divan.internal.v1.UpdateResponse
-	13, // 78: divan.internal.v1.ShardService.Open:output_type -> divan.internal.v1.OpenResponse
-	16, // 79: divan.internal.v1.ShardService.Docs:output_type -> divan.internal.v1.DocsResponse
-	19, // 80: divan.internal.v1.ShardService.Lookup:output_type -> divan.internal.v1.LookupResponse
-	21, // 81: divan.internal.v1.ShardService.CountBefore:output_type -> divan.internal.v1.CountBeforeResponse
-	23, // 82: divan.internal.v1.ShardService.Info:output_type -> divan.internal.v1.InfoResponse
-	25, // 83: divan.internal.v1.ShardService.Security:output_type -> divan.internal.v1.SecurityResponse
-	27, // 84: divan.internal.v1.ShardService.SetSecurity:output_type -> divan.internal.v1.SetSecurityResponse
-	29, // 85: divan.internal.v1.ShardService.RevsLimit:output_type -> divan.internal.v1.RevsLimitResponse
-	31, // 86: divan.internal.v1.ShardService.SetRevsLimit:output_type -> divan.internal.v1.SetRevsLimitResponse
-	34, // 87: divan.internal.v1.ShardService.Purge:output_type -> divan.internal.v1.PurgeResponse
-	36, // 88: divan.internal.v1.ShardService.AttachmentData:output_type -> divan.internal.v1.AttachmentDataResponse
-	39, // 89: divan.internal.v1.ShardService.RevsDiff:output_type -> divan.internal.v1.RevsDiffResponse
-	42, // 90: divan.internal.v1.ShardService.Changes:output_type -> divan.internal.v1.ChangesResponse
-	57, // 91: divan.internal.v1.ShardService.LocalDocs:output_type -> divan.internal.v1.LocalDocsResponse
-	60, // 92: divan.internal.v1.ShardService.PurgeInfos:output_type -> divan.internal.v1.PurgeInfosResponse
-	44, // 93: divan.internal.v1.ShardService.CountChanges:output_type -> divan.internal.v1.CountChangesResponse
-	46, // 94: divan.internal.v1.ShardService.ReadWinner:output_type -> divan.internal.v1.ReadWinnerResponse
-	48, // 95: divan.internal.v1.ShardService.WatchChanges:output_type -> divan.internal.v1.WatchChangesResponse
-	50, // 96: divan.internal.v1.ShardService.OpenCopy:output_type -> divan.internal.v1.OpenCopyResponse
-	52, // 97: divan.internal.v1.ShardService.CreateCopy:output_type -> divan.internal.v1.CreateCopyResponse
-	54, // 98: divan.internal.v1.ShardService.DeleteCopy:output_type -> divan.internal.v1.DeleteCopyResponse
-	77, // [77:99] is the sub-list for method output_type
-	55, // [55:77] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	1,  // 55: divan.internal.v1.MatchReceiptsRequest.header:type_name -> divan.internal.v1.RequestHeader
+	61, // 56: divan.internal.v1.MatchReceiptsRequest.receipts:type_name -> divan.internal.v1.Receipt
+	9,  // 57: divan.internal.v1.ShardService.Update:input_type -> divan.internal.v1.UpdateRequest
+	12, // 58: divan.internal.v1.ShardService.Open:input_type -> divan.internal.v1.OpenRequest
+	14, // 59: divan.internal.v1.ShardService.Docs:input_type -> divan.internal.v1.DocsRequest
+	17, // 60: divan.internal.v1.ShardService.Lookup:input_type -> divan.internal.v1.LookupRequest
+	20, // 61: divan.internal.v1.ShardService.CountBefore:input_type -> divan.internal.v1.CountBeforeRequest
+	22, // 62: divan.internal.v1.ShardService.Info:input_type -> divan.internal.v1.InfoRequest
+	24, // 63: divan.internal.v1.ShardService.Security:input_type -> divan.internal.v1.SecurityRequest
+	26, // 64: divan.internal.v1.ShardService.SetSecurity:input_type -> divan.internal.v1.SetSecurityRequest
+	28, // 65: divan.internal.v1.ShardService.RevsLimit:input_type -> divan.internal.v1.RevsLimitRequest
+	30, // 66: divan.internal.v1.ShardService.SetRevsLimit:input_type -> divan.internal.v1.SetRevsLimitRequest
+	33, // 67: divan.internal.v1.ShardService.Purge:input_type -> divan.internal.v1.PurgeRequest
+	35, // 68: divan.internal.v1.ShardService.AttachmentData:input_type -> divan.internal.v1.AttachmentDataRequest
+	37, // 69: divan.internal.v1.ShardService.RevsDiff:input_type -> divan.internal.v1.RevsDiffRequest
+	40, // 70: divan.internal.v1.ShardService.Changes:input_type -> divan.internal.v1.ChangesRequest
+	55, // 71: divan.internal.v1.ShardService.LocalDocs:input_type -> divan.internal.v1.LocalDocsRequest
+	58, // 72: divan.internal.v1.ShardService.PurgeInfos:input_type -> divan.internal.v1.PurgeInfosRequest
+	62, // 73: divan.internal.v1.ShardService.MatchReceipts:input_type -> divan.internal.v1.MatchReceiptsRequest
+	43, // 74: divan.internal.v1.ShardService.CountChanges:input_type -> divan.internal.v1.CountChangesRequest
+	45, // 75: divan.internal.v1.ShardService.ReadWinner:input_type -> divan.internal.v1.ReadWinnerRequest
+	47, // 76: divan.internal.v1.ShardService.WatchChanges:input_type -> divan.internal.v1.WatchChangesRequest
+	49, // 77: divan.internal.v1.ShardService.OpenCopy:input_type -> divan.internal.v1.OpenCopyRequest
+	51, // 78: divan.internal.v1.ShardService.CreateCopy:input_type -> divan.internal.v1.CreateCopyRequest
+	53, // 79: divan.internal.v1.ShardService.DeleteCopy:input_type -> divan.internal.v1.DeleteCopyRequest
+	11, // 80: divan.internal.v1.ShardService.Update:output_type -> divan.internal.v1.UpdateResponse
+	13, // 81: divan.internal.v1.ShardService.Open:output_type -> divan.internal.v1.OpenResponse
+	16, // 82: divan.internal.v1.ShardService.Docs:output_type -> divan.internal.v1.DocsResponse
+	19, // 83: divan.internal.v1.ShardService.Lookup:output_type -> divan.internal.v1.LookupResponse
+	21, // 84: divan.internal.v1.ShardService.CountBefore:output_type -> divan.internal.v1.CountBeforeResponse
+	23, // 85: divan.internal.v1.ShardService.Info:output_type -> divan.internal.v1.InfoResponse
+	25, // 86: divan.internal.v1.ShardService.Security:output_type -> divan.internal.v1.SecurityResponse
+	27, // 87: divan.internal.v1.ShardService.SetSecurity:output_type -> divan.internal.v1.SetSecurityResponse
+	29, // 88: divan.internal.v1.ShardService.RevsLimit:output_type -> divan.internal.v1.RevsLimitResponse
+	31, // 89: divan.internal.v1.ShardService.SetRevsLimit:output_type -> divan.internal.v1.SetRevsLimitResponse
+	34, // 90: divan.internal.v1.ShardService.Purge:output_type -> divan.internal.v1.PurgeResponse
+	36, // 91: divan.internal.v1.ShardService.AttachmentData:output_type -> divan.internal.v1.AttachmentDataResponse
+	39, // 92: divan.internal.v1.ShardService.RevsDiff:output_type -> divan.internal.v1.RevsDiffResponse
+	42, // 93: divan.internal.v1.ShardService.Changes:output_type -> divan.internal.v1.ChangesResponse
+	57, // 94: divan.internal.v1.ShardService.LocalDocs:output_type -> divan.internal.v1.LocalDocsResponse
+	60, // 95: divan.internal.v1.ShardService.PurgeInfos:output_type -> divan.internal.v1.PurgeInfosResponse
+	63, // 96: divan.internal.v1.ShardService.MatchReceipts:output_type -> divan.internal.v1.MatchReceiptsResponse
+	44, // 97: divan.internal.v1.ShardService.CountChanges:output_type -> divan.internal.v1.CountChangesResponse
+	46, // 98: divan.internal.v1.ShardService.ReadWinner:output_type -> divan.internal.v1.ReadWinnerResponse
+	48, // 99: divan.internal.v1.ShardService.WatchChanges:output_type -> divan.internal.v1.WatchChangesResponse
+	50, // 100: divan.internal.v1.ShardService.OpenCopy:output_type -> divan.internal.v1.OpenCopyResponse
+	52, // 101: divan.internal.v1.ShardService.CreateCopy:output_type -> divan.internal.v1.CreateCopyResponse
+	54, // 102: divan.internal.v1.ShardService.DeleteCopy:output_type -> divan.internal.v1.DeleteCopyResponse
+	80, // [80:103] is the sub-list for method output_type
+	57, // [57:80] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_divan_internal_v1_shard_proto_init() }
@@ -4166,7 +4351,7 @@ func file_divan_internal_v1_shard_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_divan_internal_v1_shard_proto_rawDesc), len(file_divan_internal_v1_shard_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   60,
+			NumMessages:   63,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

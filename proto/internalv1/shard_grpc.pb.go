@@ -49,6 +49,7 @@ const (
 	ShardService_Changes_FullMethodName        = "/divan.internal.v1.ShardService/Changes"
 	ShardService_LocalDocs_FullMethodName      = "/divan.internal.v1.ShardService/LocalDocs"
 	ShardService_PurgeInfos_FullMethodName     = "/divan.internal.v1.ShardService/PurgeInfos"
+	ShardService_MatchReceipts_FullMethodName  = "/divan.internal.v1.ShardService/MatchReceipts"
 	ShardService_CountChanges_FullMethodName   = "/divan.internal.v1.ShardService/CountChanges"
 	ShardService_ReadWinner_FullMethodName     = "/divan.internal.v1.ShardService/ReadWinner"
 	ShardService_WatchChanges_FullMethodName   = "/divan.internal.v1.ShardService/WatchChanges"
@@ -101,6 +102,9 @@ type ShardServiceClient interface {
 	LocalDocs(ctx context.Context, in *LocalDocsRequest, opts ...grpc.CallOption) (*LocalDocsResponse, error)
 	// PurgeInfos reads the copy's recorded purges, for internal replication.
 	PurgeInfos(ctx context.Context, in *PurgeInfosRequest, opts ...grpc.CallOption) (*PurgeInfosResponse, error)
+	// MatchReceipts reports which of another copy's write receipts the copy
+	// holds too, with the same results (shard/receipts.go).
+	MatchReceipts(ctx context.Context, in *MatchReceiptsRequest, opts ...grpc.CallOption) (*MatchReceiptsResponse, error)
 	// CountChanges counts the documents changed after a seq.
 	CountChanges(ctx context.Context, in *CountChangesRequest, opts ...grpc.CallOption) (*CountChangesResponse, error)
 	// ReadWinner reads the winning revision of a change, for include_docs.
@@ -315,6 +319,16 @@ func (c *shardServiceClient) PurgeInfos(ctx context.Context, in *PurgeInfosReque
 	return out, nil
 }
 
+func (c *shardServiceClient) MatchReceipts(ctx context.Context, in *MatchReceiptsRequest, opts ...grpc.CallOption) (*MatchReceiptsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MatchReceiptsResponse)
+	err := c.cc.Invoke(ctx, ShardService_MatchReceipts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *shardServiceClient) CountChanges(ctx context.Context, in *CountChangesRequest, opts ...grpc.CallOption) (*CountChangesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CountChangesResponse)
@@ -428,6 +442,9 @@ type ShardServiceServer interface {
 	LocalDocs(context.Context, *LocalDocsRequest) (*LocalDocsResponse, error)
 	// PurgeInfos reads the copy's recorded purges, for internal replication.
 	PurgeInfos(context.Context, *PurgeInfosRequest) (*PurgeInfosResponse, error)
+	// MatchReceipts reports which of another copy's write receipts the copy
+	// holds too, with the same results (shard/receipts.go).
+	MatchReceipts(context.Context, *MatchReceiptsRequest) (*MatchReceiptsResponse, error)
 	// CountChanges counts the documents changed after a seq.
 	CountChanges(context.Context, *CountChangesRequest) (*CountChangesResponse, error)
 	// ReadWinner reads the winning revision of a change, for include_docs.
@@ -502,6 +519,9 @@ func (UnimplementedShardServiceServer) LocalDocs(context.Context, *LocalDocsRequ
 }
 func (UnimplementedShardServiceServer) PurgeInfos(context.Context, *PurgeInfosRequest) (*PurgeInfosResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PurgeInfos not implemented")
+}
+func (UnimplementedShardServiceServer) MatchReceipts(context.Context, *MatchReceiptsRequest) (*MatchReceiptsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MatchReceipts not implemented")
 }
 func (UnimplementedShardServiceServer) CountChanges(context.Context, *CountChangesRequest) (*CountChangesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CountChanges not implemented")
@@ -809,6 +829,24 @@ func _ShardService_PurgeInfos_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ShardService_MatchReceipts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MatchReceiptsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShardServiceServer).MatchReceipts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShardService_MatchReceipts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShardServiceServer).MatchReceipts(ctx, req.(*MatchReceiptsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ShardService_CountChanges_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CountChangesRequest)
 	if err := dec(in); err != nil {
@@ -968,6 +1006,10 @@ var ShardService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PurgeInfos",
 			Handler:    _ShardService_PurgeInfos_Handler,
+		},
+		{
+			MethodName: "MatchReceipts",
+			Handler:    _ShardService_MatchReceipts_Handler,
 		},
 		{
 			MethodName: "CountChanges",
