@@ -31,11 +31,6 @@ func (f *Fabric) UpdateDocs(ctx context.Context, db string, docs []*couch.Doc, o
 			}
 			d.Atts = atts
 		}
-		if opts.NewEdits && len(d.Atts) == 0 && !couch.IsLocalID(d.ID) {
-			// The new revision's id, hashed once here rather than by
-			// each copy (see couch.Doc.NewRevID).
-			d.NewRevID = couch.NewRevID(d.Rev, d.Deleted, d.Body, nil)
-		}
 		rs := m.RangeFor(d.ID)
 		if len(rs) == 0 {
 			return nil, fmt.Errorf("shard map of %s does not cover %q", db, d.ID)
@@ -51,6 +46,16 @@ func (f *Fabric) UpdateDocs(ctx context.Context, db string, docs []*couch.Doc, o
 		sub := make([]*couch.Doc, len(idx))
 		for j, i := range idx {
 			sub[j] = docs[i]
+		}
+		if opts.NewEdits {
+			// The new revisions' ids, hashed once here rather than by
+			// each copy (see couch.Doc.NewRevID), range by range in
+			// parallel as the copies would.
+			for _, d := range sub {
+				if len(d.Atts) == 0 && !couch.IsLocalID(d.ID) {
+					d.NewRevID = couch.NewRevID(d.Rev, d.Deleted, d.Body, nil)
+				}
+			}
 		}
 		res, err := f.updateRange(ctx, m, r, sub, opts)
 		if err != nil {

@@ -56,25 +56,30 @@ type loggedReceipt struct {
 
 // receiptLog is a store's ring of the latest receipts of all its shards,
 // oldest overwritten first, with an index by shard and WriteID. It holds
-// no pointers, so it costs the garbage collector nothing.
+// no pointers, so it costs the garbage collector nothing, and it grows only
+// as receipts come (a single node, whose writes carry no WriteID, has none).
 type receiptLog struct {
 	mu   sync.Mutex
-	ring []loggedReceipt // len grows to cap, then wraps at next
+	size int
+	ring []loggedReceipt // grows to size, then wraps at next
 	next int
 	byID map[receiptKey]int // ring position
 }
 
 func newReceiptLog(size int) *receiptLog {
-	return &receiptLog{ring: make([]loggedReceipt, 0, size), byID: make(map[receiptKey]int, size)}
+	return &receiptLog{size: size, byID: map[receiptKey]int{}}
 }
 
 func (l *receiptLog) add(shard uint32, rs []Receipt) {
+	if len(rs) == 0 {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, r := range rs {
 		e := loggedReceipt{shard: shard, Receipt: r}
 		var pos int
-		if len(l.ring) < cap(l.ring) {
+		if len(l.ring) < l.size {
 			pos = len(l.ring)
 			l.ring = append(l.ring, e)
 		} else {
@@ -84,7 +89,7 @@ func (l *receiptLog) add(shard uint32, rs []Receipt) {
 				delete(l.byID, receiptKey{old.shard, old.WriteID})
 			}
 			l.ring[pos] = e
-			l.next = (pos + 1) % cap(l.ring)
+			l.next = (pos + 1) % l.size
 		}
 		l.byID[receiptKey{shard, r.WriteID}] = pos
 	}
