@@ -94,6 +94,8 @@ func Push(ctx context.Context, source SyncCopy, sourceNode string, target SyncCo
 	}
 	id := checkpointID(src, tgt)
 	since := min(readCheckpoint(ctx, source, id), readCheckpoint(ctx, target, id))
+	prog := progress{source: source, target: target, id: id,
+		cp: checkpoint{TargetUUID: tgt.UUID, SourceNode: sourceNode, TargetNode: targetNode}}
 	saved := since
 	skip := confirmedWrites(ctx, source, target, since)
 	for since < src.UpdateSeq {
@@ -109,14 +111,14 @@ func Push(ctx context.Context, source SyncCopy, sourceNode string, target SyncCo
 		}
 		since = next
 		if since-saved >= checkpointEvery {
-			if err := saveProgress(ctx, source, target, id, sourceNode, targetNode, tgt.UUID, since); err != nil {
+			if err := prog.save(ctx, since); err != nil {
 				return int64(src.UpdateSeq - since), err
 			}
 			saved = since
 		}
 	}
 	if since > saved {
-		if err := saveProgress(ctx, source, target, id, sourceNode, targetNode, tgt.UUID, since); err != nil {
+		if err := prog.save(ctx, since); err != nil {
 			return 0, err
 		}
 	}
@@ -130,23 +132,31 @@ func Push(ctx context.Context, source SyncCopy, sourceNode string, target SyncCo
 // changes, which the target then finds it has.
 const checkpointEvery = 10 * SyncBatch
 
-// saveProgress records that target holds source's changes up to seq:
-// the checkpoint on both copies, and the pair of seqs where a feed read
-// from the target can resume on the source (seqhistory.go).
-func saveProgress(ctx context.Context, source, target SyncCopy, id, sourceNode, targetNode, targetUUID string, seq uint64) error {
-	cp := checkpoint{Seq: seq, TargetUUID: targetUUID, SourceNode: sourceNode, TargetNode: targetNode,
-		Timestamp: time.Now().UTC().Format("2006-01-02T15:04:05.000000Z")}
+// progress is where one push records how far it got.
+type progress struct {
+	source, target SyncCopy
+	id             string     // the checkpoint document, on both copies
+	cp             checkpoint // all but Seq and Timestamp
+}
+
+// save records that the target holds the source's changes up to seq: the
+// checkpoint on both copies, and the pair of seqs where a feed read from
+// the target can resume on the source (seqhistory.go).
+func (p progress) save(ctx context.Context, seq uint64) error {
+	cp := p.cp
+	cp.Seq = seq
+	cp.Timestamp = time.Now().UTC().Format("2006-01-02T15:04:05.000000Z")
 	body, _ := json.Marshal(cp)
-	for _, c := range []SyncCopy{target, source} {
-		if _, err := c.Update(ctx, []*couch.Doc{{ID: id, Body: body}}, couch.UpdateOptions{NewEdits: true}); err != nil {
+	for _, c := range []SyncCopy{p.target, p.source} {
+		if _, err := c.Update(ctx, []*couch.Doc{{ID: p.id, Body: body}}, couch.UpdateOptions{NewEdits: true}); err != nil {
 			return fmt.Errorf("push: checkpoint: %w", err)
 		}
 	}
-	now, err := target.Info(ctx)
+	now, err := p.target.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("push: target info: %w", err)
 	}
-	if err := recordSeqPair(ctx, source, targetUUID, SeqPair{SourceSeq: seq, TargetSeq: now.UpdateSeq}); err != nil {
+	if err := recordSeqPair(ctx, p.source, cp.TargetUUID, SeqPair{SourceSeq: seq, TargetSeq: now.UpdateSeq}); err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
 	return nil
