@@ -44,7 +44,8 @@ type Config struct {
 	PurgeMaxRevs   int
 	// MaxInflightBodyBytes bounds the request bodies of 64 KiB or more
 	// held in memory at once; further requests wait before reading
-	// theirs. It is fixed at New. Zero means 8 MiB; negative, no bound.
+	// theirs. It is fixed at New. Zero means
+	// DefaultMaxInflightBodyBytes; negative, no bound.
 	MaxInflightBodyBytes int64
 
 	// Authenticate checks HTTP Basic credentials: ok is false for wrong

@@ -76,7 +76,7 @@ func New(cfg Config, b Backend) (*API, error) {
 	}
 	a.cfg.Store(&cfg)
 	if cfg.MaxInflightBodyBytes >= 0 {
-		a.bodyBudgetSize = cmp.Or(cfg.MaxInflightBodyBytes, 8<<20)
+		a.bodyBudgetSize = cmp.Or(cfg.MaxInflightBodyBytes, DefaultMaxInflightBodyBytes)
 		a.bodyBudget = semaphore.NewWeighted(a.bodyBudgetSize)
 	}
 	a.pool.New = func() any { return &request{buf: make([]byte, 0, 4096)} }
