@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"math/rand"
 	"reflect"
 	"testing"
 
@@ -111,5 +112,99 @@ func TestPushComparesWritesWithOtherResults(t *testing.T) {
 	doc, err := b.Open(ctx, "d00003", couch.OpenOptions{AllLeaves: true})
 	if err != nil || len(doc.Revisions) != 2 {
 		t.Fatalf("d00003 on b: %v, %d leaves; want a's revision beside b's", err, len(doc.Revisions))
+	}
+}
+
+// Random writes reach random subsets of three copies under shared
+// WriteIDs, with conflicts, replicated branches and pushes in between;
+// after every pair has been pushed, the copies must be identical. Receipts
+// may only ever save work, never leave a revision behind.
+func TestPushWithReceiptsConverges(t *testing.T) {
+	for seed := int64(1); seed <= 8; seed++ {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			ctx := context.Background()
+			rng := rand.New(rand.NewSource(seed))
+			a, b := twoCopies(t)
+			c, _ := twoCopies(t)
+			copies := []*shard.Shard{a, b, c}
+			names := []string{"a@h", "b@h", "c@h"}
+			winner := func(sh *shard.Shard, id string) couch.Rev {
+				doc, err := sh.Open(ctx, id, couch.OpenOptions{})
+				if err != nil {
+					return couch.Rev{}
+				}
+				return doc.Revisions[0].Rev
+			}
+			for step := range 300 {
+				switch op := rng.Intn(10); {
+				case op < 6: // a coordinated write to some of the copies
+					var to []*shard.Shard
+					for _, cp := range copies {
+						if rng.Intn(10) < 8 {
+							to = append(to, cp)
+						}
+					}
+					if len(to) == 0 {
+						continue
+					}
+					var docs []*couch.Doc
+					seen := map[string]bool{}
+					for range 1 + rng.Intn(4) {
+						id := fmt.Sprintf("d%02d", rng.Intn(25))
+						if seen[id] {
+							continue
+						}
+						seen[id] = true
+						// The parent a coordinator would send: what one
+						// copy (maybe one that misses this write) holds.
+						docs = append(docs, &couch.Doc{ID: id, Rev: winner(copies[rng.Intn(3)], id),
+							Body: []byte(fmt.Sprintf(`{"step":%d}`, step))})
+					}
+					w := couch.NewWriteID()
+					for _, cp := range to {
+						batch := make([]*couch.Doc, len(docs))
+						for i, d := range docs {
+							dd := *d
+							batch[i] = &dd
+						}
+						if _, err := cp.Update(ctx, batch, couch.UpdateOptions{NewEdits: true, WriteID: w}); err != nil {
+							t.Fatal(err)
+						}
+					}
+				case op < 7: // a replicated branch on one copy only
+					id := fmt.Sprintf("d%02d", rng.Intn(25))
+					rev := couch.Rev{Pos: 1 + rng.Intn(3), ID: fmt.Sprintf("%032x", rng.Int63())}
+					if _, err := copies[rng.Intn(3)].Update(ctx, []*couch.Doc{{ID: id, Rev: rev, Body: []byte(`{"branch":true}`)}},
+						couch.UpdateOptions{NewEdits: false}); err != nil {
+						t.Fatal(err)
+					}
+				default: // internal replication between two copies
+					i, j := rng.Intn(3), rng.Intn(3)
+					if i == j {
+						continue
+					}
+					if _, err := Push(ctx, copies[i], names[i], copies[j], names[j]); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			for range 2 {
+				for i := range copies {
+					for j := range copies {
+						if i != j {
+							if _, err := Push(ctx, copies[i], names[i], copies[j], names[j]); err != nil {
+								t.Fatal(err)
+							}
+						}
+					}
+				}
+			}
+			sa := state(t, a)
+			for i, cp := range copies[1:] {
+				if s := state(t, cp); !reflect.DeepEqual(sa, s) {
+					t.Fatalf("copy %s differs from a:\na %v\n%s %v", names[i+1], sa, names[i+1], s)
+				}
+			}
+		})
 	}
 }
