@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/divandb/divan/internal/auth"
+	"github.com/divandb/divan/internal/testnode"
 )
 
 // In-process cluster tests: three nodes in this test process, each with its
@@ -105,21 +106,6 @@ func do(t *testing.T, tn *testNode, method, path string, body, out any) int {
 	return resp.StatusCode
 }
 
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 30s: %s", what, state)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // copies returns, per range, the sorted "id rev" pairs of db's copy on
 // node, read through that node's node-local API.
 func copies(t *testing.T, via *testNode, node, db string) map[string][]string {
@@ -185,7 +171,8 @@ func TestInProcessCluster(t *testing.T) {
 	}
 	want := []string{nodes[0].name, nodes[1].name, nodes[2].name}
 	for _, tn := range nodes {
-		eventually(t, "membership on "+tn.name, func() (bool, string) {
+		// Wait until the node sees every member.
+		testnode.Eventually(t, 30*time.Second, 50*time.Millisecond, func() (bool, string) {
 			var m struct {
 				All     []string `json:"all_nodes"`
 				Cluster []string `json:"cluster_nodes"`
@@ -214,7 +201,8 @@ func TestInProcessCluster(t *testing.T) {
 		}
 	}
 	for i, tn := range nodes {
-		eventually(t, "db visible on "+tn.name, func() (bool, string) {
+		// Wait until the node sees the database.
+		testnode.Eventually(t, 30*time.Second, 50*time.Millisecond, func() (bool, string) {
 			return do(t, tn, http.MethodGet, "/db", nil, nil) == http.StatusOK, ""
 		})
 		write(tn, fmt.Sprintf("w%d-", i), 200)
@@ -230,7 +218,8 @@ func TestInProcessCluster(t *testing.T) {
 
 	// It returns from its data directory; every copy converges.
 	nodes[2].start(t, admins)
-	eventually(t, "copies converge", func() (bool, string) {
+	// Wait until every copy converged.
+	testnode.Eventually(t, 30*time.Second, 50*time.Millisecond, func() (bool, string) {
 		ref := copies(t, n1, nodes[0].name, "db")
 		total := 0
 		for _, pairs := range ref {
