@@ -145,12 +145,8 @@ type progress struct {
 func (p progress) save(ctx context.Context, seq uint64) error {
 	cp := p.cp
 	cp.Seq = seq
-	cp.Timestamp = time.Now().UTC().Format("2006-01-02T15:04:05.000000Z")
-	body, _ := json.Marshal(cp)
-	for _, c := range []SyncCopy{p.target, p.source} {
-		if _, err := c.Update(ctx, []*couch.Doc{{ID: p.id, Body: body}}, couch.UpdateOptions{NewEdits: true}); err != nil {
-			return fmt.Errorf("push: checkpoint: %w", err)
-		}
+	if err := writeCheckpoint(ctx, p.id, cp, p.target, p.source); err != nil {
+		return err
 	}
 	now, err := p.target.Info(ctx)
 	if err != nil {
@@ -158,6 +154,19 @@ func (p progress) save(ctx context.Context, seq uint64) error {
 	}
 	if err := recordSeqPair(ctx, p.source, cp.TargetUUID, SeqPair{SourceSeq: seq, TargetSeq: now.UpdateSeq}); err != nil {
 		return fmt.Errorf("push: %w", err)
+	}
+	return nil
+}
+
+// writeCheckpoint stores cp, stamped with the time, as the _local
+// document id on each of copies, in order.
+func writeCheckpoint(ctx context.Context, id string, cp checkpoint, copies ...SyncCopy) error {
+	cp.Timestamp = time.Now().UTC().Format("2006-01-02T15:04:05.000000Z")
+	body, _ := json.Marshal(cp)
+	for _, c := range copies {
+		if _, err := c.Update(ctx, []*couch.Doc{{ID: id, Body: body}}, couch.UpdateOptions{NewEdits: true}); err != nil {
+			return fmt.Errorf("push: checkpoint %s: %w", id, err)
+		}
 	}
 	return nil
 }
@@ -374,11 +383,7 @@ func pushLocalDocs(ctx context.Context, source SyncCopy, src shard.Info, target 
 			return fmt.Errorf("push: write local docs: %w", err)
 		}
 	}
-	body, _ := json.Marshal(checkpoint{Seq: src.LocalSeq, TargetUUID: tgt.UUID})
-	if _, err := source.Update(ctx, []*couch.Doc{{ID: markID, Body: body}}, couch.UpdateOptions{NewEdits: true}); err != nil {
-		return fmt.Errorf("push: local docs checkpoint: %w", err)
-	}
-	return nil
+	return writeCheckpoint(ctx, markID, checkpoint{Seq: src.LocalSeq, TargetUUID: tgt.UUID}, source)
 }
 
 // purgeBatch is how many purge infos one round applies.
@@ -414,12 +419,8 @@ func syncPurges(ctx context.Context, from SyncCopy, fromInfo shard.Info, to Sync
 			return fmt.Errorf("push: apply purges: %w", err)
 		}
 		since = infos[len(infos)-1].Seq
-		body, _ := json.Marshal(checkpoint{Seq: since, TargetUUID: toInfo.UUID,
-			Timestamp: time.Now().UTC().Format("2006-01-02T15:04:05.000000Z")})
-		for _, c := range []SyncCopy{to, from} {
-			if _, err := c.Update(ctx, []*couch.Doc{{ID: id, Body: body}}, couch.UpdateOptions{NewEdits: true}); err != nil {
-				return fmt.Errorf("push: purge checkpoint: %w", err)
-			}
+		if err := writeCheckpoint(ctx, id, checkpoint{Seq: since, TargetUUID: toInfo.UUID}, to, from); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -141,14 +141,14 @@ func (l *receiptLog) forget(shard uint32) {
 	}
 }
 
-// digestResults sums a write's results for Receipt.Digest.
+// digestResults sums a write's results for Receipt.Digest. It runs on every
+// write that carries a WriteID, so it hashes one buffer of length-prefixed
+// fields rather than allocating per field.
 func digestResults(results []couch.UpdateResult) [16]byte {
-	h := sha256.New()
-	var n [4]byte
+	buf := make([]byte, 0, 64*len(results))
 	field := func(s string) {
-		binary.BigEndian.PutUint32(n[:], uint32(len(s)))
-		h.Write(n[:])
-		h.Write([]byte(s))
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)))
+		buf = append(buf, s...)
 	}
 	for _, r := range results {
 		field(r.ID)
@@ -159,9 +159,8 @@ func digestResults(results []couch.UpdateResult) [16]byte {
 			field("")
 		}
 	}
-	var d [16]byte
-	copy(d[:], h.Sum(nil))
-	return d
+	sum := sha256.Sum256(buf)
+	return [16]byte(sum[:16])
 }
 
 // Receipts returns the copy's receipts of writes that took seqs after
