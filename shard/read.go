@@ -124,7 +124,7 @@ func (sh *Shard) readRev(txn *badger.Txn, id string, rev couch.Rev) (couch.Revis
 		return r, err
 	}
 	var atts []byte
-	r.Deleted, atts, r.Body, err = decodeBody(v)
+	r.Deleted, atts, r.Body, err = decodeBody(item.UserMeta(), v)
 	if err != nil {
 		return r, err
 	}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/divandb/divan/internal/couch"
 )
 
@@ -503,5 +505,54 @@ func TestNewRevIDFromCoordinator(t *testing.T) {
 	want := couch.Rev{Pos: 3, ID: couch.NewRevID(del.Rev, false, []byte(`{}`), nil)}
 	if re.Err != nil || re.Rev != want {
 		t.Fatalf("recreate = %+v, want %v", re, want)
+	}
+}
+
+// Bodies of live revisions without attachments are stored raw; deleted ones
+// and those with attachments keep the header. Data written before the raw
+// form existed has the header on every body and must read the same.
+func TestBodyForms(t *testing.T) {
+	ctx := context.Background()
+	sh := mustCreate(t, openTestStore(t), "shards/00000000-ffffffff/db.1")
+	r1 := put(t, sh, &couch.Doc{ID: "a", Body: []byte(`{"v":1}`)}, true)
+	key := sh.keys.body("a", r1.Rev.String())
+	meta := func() byte {
+		t.Helper()
+		var m byte
+		if err := sh.db.View(func(txn *badger.Txn) error {
+			item, err := txn.Get(key)
+			if err == nil {
+				m = item.UserMeta()
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if meta() != metaRawBody {
+		t.Fatalf("live body without attachments: user meta = %d, want raw", meta())
+	}
+	// Rewrite it in the older form, as a data directory from before holds it.
+	legacy := bodyEntry(key, true, nil, []byte(`{"v":1}`)).Value
+	legacy[0] = 0 // not deleted
+	if err := sh.db.Update(func(txn *badger.Txn) error { return txn.Set(key, legacy) }); err != nil {
+		t.Fatal(err)
+	}
+	if meta() != 0 {
+		t.Fatal("legacy body kept the raw meta bit")
+	}
+	doc, err := sh.Open(ctx, "a", couch.OpenOptions{})
+	if err != nil || string(doc.Revisions[0].Body) != `{"v":1}` || doc.Revisions[0].Deleted {
+		t.Fatalf("legacy body read back as %+v, %v", doc, err)
+	}
+	r2 := put(t, sh, &couch.Doc{ID: "a", Rev: r1.Rev, Deleted: true, Body: []byte(`{}`)}, true)
+	key = sh.keys.body("a", r2.Rev.String())
+	if meta() != 0 {
+		t.Fatal("deleted revision stored raw")
+	}
+	doc, err = sh.Open(ctx, "a", couch.OpenOptions{Rev: r2.Rev})
+	if err != nil || !doc.Revisions[0].Deleted || string(doc.Revisions[0].Body) != `{}` {
+		t.Fatalf("deleted revision read back as %+v, %v", doc, err)
 	}
 }

@@ -296,9 +296,20 @@ func (sh *Shard) loadDocInfo(txn *badger.Txn, id string) (*docInfo, int, error) 
 	return di, int(item.ValueSize()), err
 }
 
-// Revision bodies are stored as: flags byte (bit 0: deleted), uvarint length
-// of the raw _attachments object, the attachments, then the body.
-func encodeBody(deleted bool, atts, body []byte) []byte {
+// Revision bodies are stored in one of two forms, told apart by the entry's
+// badger user-meta byte:
+//   - metaRawBody: the value is the compact JSON body itself. Live
+//     revisions without attachments, nearly every write, take this form so
+//     the body goes to badger without another copy.
+//   - otherwise: a flags byte (bit 0: deleted), the uvarint length of the
+//     raw _attachments object, the attachments, then the body.
+const metaRawBody = 2
+
+// bodyEntry returns the badger entry storing a revision body.
+func bodyEntry(key []byte, deleted bool, atts, body []byte) *badger.Entry {
+	if !deleted && len(atts) == 0 {
+		return badger.NewEntry(key, body).WithMeta(metaRawBody)
+	}
 	b := make([]byte, 0, 1+binary.MaxVarintLen32+len(atts)+len(body))
 	var flags byte
 	if deleted {
@@ -307,10 +318,15 @@ func encodeBody(deleted bool, atts, body []byte) []byte {
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, uint64(len(atts)))
 	b = append(b, atts...)
-	return append(b, body...)
+	return badger.NewEntry(key, append(b, body...))
 }
 
-func decodeBody(v []byte) (deleted bool, atts, body []byte, err error) {
+// decodeBody splits a stored body value written with the given user meta;
+// the slices alias v.
+func decodeBody(meta byte, v []byte) (deleted bool, atts, body []byte, err error) {
+	if meta&metaRawBody != 0 {
+		return false, nil, v, nil
+	}
 	if len(v) < 2 {
 		return false, nil, nil, errors.New("shard: corrupt body")
 	}
@@ -416,8 +432,8 @@ func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, 
 		return res, 0, nil
 	}
 	if di.tree.IsLeaf(path[0]) {
-		body := encodeBody(d.Deleted, couch.MarshalAttachments(resolved), d.Body)
-		if err := bt.set(sh.keys.body(d.ID, path[0].String()), body); err != nil {
+		e := bodyEntry(sh.keys.body(d.ID, path[0].String()), d.Deleted, couch.MarshalAttachments(resolved), d.Body)
+		if err := bt.setEntry(e); err != nil {
 			return res, 0, err
 		}
 	}
@@ -492,7 +508,7 @@ func (sh *Shard) bodySize(txn *badger.Txn, id string, rev couch.Rev) (int64, err
 	}
 	var size int64
 	err = item.Value(func(v []byte) error {
-		_, _, body, derr := decodeBody(v)
+		_, _, body, derr := decodeBody(item.UserMeta(), v)
 		size = int64(len(body))
 		return derr
 	})
