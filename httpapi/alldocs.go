@@ -28,7 +28,7 @@ func (a *API) allDocs(rq *request, db string, design bool) error {
 	case http.MethodGet:
 		if v, ok := rq.qs("keys"); ok {
 			raw := []byte(v)
-			if !validJSON(raw) {
+			if !rawjson.Valid(raw) {
 				return errInvalidJSON
 			}
 			if firstByte(raw) != '[' {

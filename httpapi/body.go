@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"compress/gzip"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,9 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/divandb/divan/internal/couch"
+	"github.com/divandb/divan/internal/rawjson"
 )
 
 // requireJSONCType is couch_httpd:validate_ctype(Req, "application/json"):
@@ -138,7 +137,7 @@ func (rq *request) jsonBody() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !validJSON(data) {
+	if !rawjson.Valid(data) {
 		return nil, errInvalidJSON
 	}
 	return data, nil
@@ -155,10 +154,6 @@ func (rq *request) jsonObjectBody() ([]byte, error) {
 	}
 	return data, nil
 }
-
-// validJSON reports whether data is one JSON value in valid UTF-8, what
-// CouchDB's decoder accepts.
-func validJSON(data []byte) bool { return json.Valid(data) && utf8.Valid(data) }
 
 // firstByte returns the first non-space byte of data, or 0.
 func firstByte(data []byte) byte {

@@ -137,7 +137,7 @@ func (a *API) changes(rq *request, db string) error {
 		switch {
 		case len(body) == 0:
 			body = nil
-		case !validJSON(body):
+		case !rawjson.Valid(body):
 			return errInvalidJSON
 		case firstByte(body) != '{':
 			return errNotJSONObj
@@ -251,7 +251,7 @@ func (a *API) changesFilter(rq *request, db string, q *changesQuery, body []byte
 
 // parseStringList parses a JSON array of strings.
 func parseStringList(raw []byte) ([]string, bool) {
-	if raw == nil || !validJSON(raw) || firstByte(raw) != '[' {
+	if raw == nil || !rawjson.Valid(raw) || firstByte(raw) != '[' {
 		return nil, false
 	}
 	ids := []string{}

@@ -261,7 +261,7 @@ func (a *API) putDoc(rq *request, db, id string) error {
 	if ct := rq.r.Header.Get("Content-Type"); strings.HasPrefix(ct, "multipart/related;") {
 		doc, err = a.docFromMultipart(ct, data)
 	} else {
-		if !validJSON(data) {
+		if !rawjson.Valid(data) {
 			return errInvalidJSON
 		}
 		doc, err = a.parseDocBody(data)
@@ -312,7 +312,7 @@ func (a *API) postDoc(rq *request, db string) error {
 	if err != nil {
 		return err
 	}
-	if !validJSON(data) {
+	if !rawjson.Valid(data) {
 		return errInvalidJSON
 	}
 	doc, err := a.parseDocBody(data)

@@ -111,7 +111,7 @@ func jsonParam(v paramVal) ([]byte, error) {
 		return v.json, nil
 	}
 	b := []byte(v.text)
-	if !validJSON(b) {
+	if !rawjson.Valid(b) {
 		return nil, errInvalidJSON
 	}
 	return b, nil
@@ -221,7 +221,7 @@ func parseDocQuery(rq *request) (docQuery, error) {
 
 // parseRevList parses a JSON array of rev strings (couch_doc:parse_revs).
 func parseRevList(data []byte) ([]couch.Rev, error) {
-	if !validJSON(data) {
+	if !rawjson.Valid(data) {
 		return nil, errInvalidJSON
 	}
 	if firstByte(data) != '[' {

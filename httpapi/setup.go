@@ -17,6 +17,7 @@ import (
 	"github.com/divandb/divan/fabric"
 	"github.com/divandb/divan/internal/config"
 	"github.com/divandb/divan/internal/couch"
+	"github.com/divandb/divan/internal/rawjson"
 )
 
 // clusterSystemDBs is setup:cluster_system_dbs/0.
@@ -104,7 +105,7 @@ func (a *API) clusterSetupState(rq *request) error {
 
 // parseDBList parses a JSON array of database names (ensure_dbs_exist).
 func parseDBList(v []byte) ([]string, error) {
-	if !validJSON(v) {
+	if !rawjson.Valid(v) {
 		return nil, errInvalidJSON
 	}
 	var dbs []string
@@ -192,7 +193,7 @@ func (a *API) clusterSetupAction(rq *request) error {
 		return err
 	}
 	var body setupBody
-	if !validJSON(data) || firstByte(data) != '{' || json.Unmarshal(data, &body) != nil {
+	if !rawjson.Valid(data) || firstByte(data) != '{' || json.Unmarshal(data, &body) != nil {
 		return badRequest(reasonMissingBody)
 	}
 	action, ok := body.str("action")

@@ -14,11 +14,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/divandb/divan/internal/couch"
+	"github.com/divandb/divan/internal/rawjson"
 )
 
 // JWT authentication, as CouchDB 3.5's
@@ -391,7 +391,7 @@ const (
 // invalid UTF-8, which jiffy refuses) reports errInvalidJSON; valid JSON of
 // another type reports errNotObject.
 func decodeObject(data []byte) (jsonObject, error) {
-	if !utf8.Valid(data) || !json.Valid(data) {
+	if !rawjson.Valid(data) {
 		return nil, errInvalidJSON
 	}
 	data = bytes.TrimLeft(data, " \t\r\n")

@@ -148,7 +148,7 @@ func badSpecial(key string) error {
 // `_revisions` is ignored, one before it is replaced by the head of
 // `_revisions`; of several `_rev` members the first counts.
 func ParseDoc(data []byte) (*Doc, error) {
-	if !json.Valid(data) || !utf8.Valid(data) {
+	if !rawjson.Valid(data) {
 		return nil, Errorf(CodeBadRequest, "invalid UTF-8 JSON")
 	}
 	return ParseValidDoc(data)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -202,6 +203,9 @@ func FuzzRawJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// Invalid input may be rejected but must not panic.
 		valid := json.Valid(data)
+		if got, want := Valid(data), valid && utf8.Valid(data); got != want {
+			t.Fatalf("Valid(%q) = %v, encoding/json and utf8 say %v", data, got, want)
+		}
 		compact, cerr := Compact(nil, data)
 		if valid && cerr != nil {
 			t.Fatalf("Compact(%q) err %v, valid %v", data, cerr, valid)
@@ -274,4 +278,47 @@ func FuzzRawJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestValid(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want bool
+	}{
+		{`{"a":1}`, true},
+		{" \t\r\n{ \"a\" : [1, 2.5e-3, true, null] } \n", true},
+		{`{"a":1,"a":2}`, true}, // duplicate names, as CouchDB keeps them
+		{`"\ud800"`, true},      // an escaped lone surrogate, as encoding/json allows
+		{`"é"`, true},
+		{"\"\xff\"", false}, // invalid UTF-8
+		{"\"\xed\xa0\x80\"", false},
+		{`{"a":1}{}`, false},
+		{`{"a":1,}`, false},
+		{`[01]`, false},
+		{`{'a':1}`, false},
+		{``, false},
+		{` `, false},
+		{`nul`, false},
+	} {
+		if got := Valid([]byte(c.in)); got != c.want {
+			t.Errorf("Valid(%q) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+func BenchmarkValid(b *testing.B) {
+	data := []byte(`{"docs":[`)
+	for i := range 1000 {
+		if i > 0 {
+			data = append(data, ',')
+		}
+		data = fmt.Appendf(data, `{"_id":"doc-%06d","n":%d,"payload":"%s"}`, i, i, strings.Repeat("abcdefghij", 95))
+	}
+	data = append(data, "]}"...)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if !Valid(data) {
+			b.Fatal("invalid")
+		}
+	}
 }
