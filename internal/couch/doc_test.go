@@ -264,3 +264,15 @@ func FuzzParseDoc(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParseValidDoc parses one document of a _bulk_docs body as divan's
+// benchmark tool sends it: an id, two short fields and a ~950-byte string.
+func BenchmarkParseValidDoc(b *testing.B) {
+	doc := []byte(`{"_id":"c00-w00-000123","type":"bench","n":123,"payload":"` + strings.Repeat("aB3x9Qz0Lk", 95) + `"}`)
+	b.SetBytes(int64(len(doc)))
+	for b.Loop() {
+		if _, err := ParseValidDoc(doc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -187,12 +187,22 @@ func isDelim(c byte) bool {
 	return false
 }
 
+// stringEnd returns the index just past the string whose opening quote is
+// data[i]. It jumps from quote to quote with bytes.IndexByte, which is
+// vectorised, instead of stepping through every byte of long strings: a
+// quote ends the string unless an odd run of backslashes escapes it.
 func stringEnd(data []byte, i int) (int, error) {
 	for j := i + 1; j < len(data); j++ {
-		switch data[j] {
-		case '\\':
-			j++
-		case '"':
+		k := bytes.IndexByte(data[j:], '"')
+		if k < 0 {
+			break
+		}
+		j += k
+		run := 0
+		for p := j - 1; p > i && data[p] == '\\'; p-- {
+			run++
+		}
+		if run%2 == 0 {
 			return j + 1, nil
 		}
 	}
@@ -255,21 +265,14 @@ func Compact(dst, data []byte) ([]byte, error) {
 
 // needsCompact reports whether data has white space outside strings.
 func needsCompact(data []byte) bool {
-	in := false
 	for j := 0; j < len(data); j++ {
-		c := data[j]
-		if in {
-			switch c {
-			case '\\':
-				j++
-			case '"':
-				in = false
-			}
-			continue
-		}
-		switch c {
+		switch data[j] {
 		case '"':
-			in = true
+			end, err := stringEnd(data, j)
+			if err != nil {
+				return false // unterminated: nothing after it is outside a string
+			}
+			j = end - 1
 		case ' ', '\t', '\n', '\r':
 			return true
 		}

@@ -190,6 +190,20 @@ func TestAppendString(t *testing.T) {
 	}
 }
 
+// stringEndByByte is stringEnd written the plain way, the reference the
+// fuzz target holds the fast one to.
+func stringEndByByte(data []byte, i int) (int, error) {
+	for j := i + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, nil
+		}
+	}
+	return 0, ErrSyntax
+}
+
 func FuzzRawJSON(f *testing.F) {
 	for _, s := range []string{
 		`{"a":1,"b":[true,null,"x"]}`,
@@ -197,6 +211,7 @@ func FuzzRawJSON(f *testing.F) {
 		`[1, {"a":"]"}, []]`,
 		`"str\u2028"`,
 		`{"a":`,
+		`"a\\\"b\\\\" "\\"`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -205,6 +220,15 @@ func FuzzRawJSON(f *testing.F) {
 		valid := json.Valid(data)
 		if got, want := Valid(data), valid && utf8.Valid(data); got != want {
 			t.Fatalf("Valid(%q) = %v, encoding/json and utf8 say %v", data, got, want)
+		}
+		for i, c := range data {
+			if c == '"' {
+				gotEnd, gotErr := stringEnd(data, i)
+				wantEnd, wantErr := stringEndByByte(data, i)
+				if gotEnd != wantEnd || (gotErr == nil) != (wantErr == nil) {
+					t.Fatalf("stringEnd(%q, %d) = %d, %v; stepping byte by byte gives %d, %v", data, i, gotEnd, gotErr, wantEnd, wantErr)
+				}
+			}
 		}
 		compact, cerr := Compact(nil, data)
 		if valid && cerr != nil {
