@@ -38,6 +38,13 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Now returns the current time; shard suffixes use it.
 	Now func() time.Time
+	// NodeWriteWindow bounds the document bytes of copy writes this node
+	// has in flight to any one node (window.go); 0 means
+	// DefaultNodeWriteWindow.
+	NodeWriteWindow int64
+	// WindowStall is how long a full window may see no write answered
+	// before its node's copies are skipped; 0 means 2s.
+	WindowStall time.Duration
 }
 
 // DefaultRequestTimeout is CouchDB's [fabric] request_timeout default.
@@ -68,6 +75,8 @@ type Fabric struct {
 	// quorum, read repairs); each ends by itself, within RequestTimeout or
 	// readRepairTimeout.
 	bg sync.WaitGroup
+	// windows bound the writes in flight to each node (window.go).
+	windows *writeWindows
 }
 
 // Wait blocks until the work requests left running in the background
@@ -107,7 +116,14 @@ func New(cfg Config, cl Maps, copies Copies) *Fabric {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
-	return &Fabric{cfg: cfg, cl: cl, copies: copies, log: cfg.Logger.With("component", "fabric")}
+	if cfg.NodeWriteWindow <= 0 {
+		cfg.NodeWriteWindow = DefaultNodeWriteWindow
+	}
+	if cfg.WindowStall <= 0 {
+		cfg.WindowStall = defaultWindowStall
+	}
+	return &Fabric{cfg: cfg, cl: cl, copies: copies, log: cfg.Logger.With("component", "fabric"),
+		windows: newWriteWindows(cfg.NodeWriteWindow, cfg.WindowStall)}
 }
 
 // detached returns a context for work that may outlive the request of ctx:

@@ -98,6 +98,11 @@ type quorumCluster struct {
 
 func newQuorumCluster(t *testing.T, requestTimeout time.Duration) *quorumCluster {
 	t.Helper()
+	return newQuorumClusterConfig(t, Config{RequestTimeout: requestTimeout})
+}
+
+func newQuorumClusterConfig(t *testing.T, cfg Config) *quorumCluster {
+	t.Helper()
 	ctx := context.Background()
 	qc := &quorumCluster{stores: storesByNode{}, g: newGate()}
 	for _, n := range []string{nodeA, nodeB, nodeC} {
@@ -117,7 +122,7 @@ func newQuorumCluster(t *testing.T, requestTimeout time.Duration) *quorumCluster
 			t.Fatal(err)
 		}
 	}
-	qc.f = New(Config{RequestTimeout: requestTimeout}, cl, slowNode{storesByNode: qc.stores, slow: nodeC, g: qc.g})
+	qc.f = New(cfg, cl, slowNode{storesByNode: qc.stores, slow: nodeC, g: qc.g})
 	if err := qc.f.CreateDB(ctx, "db", CreateDBOptions{Q: 1, N: 3}); err != nil {
 		t.Fatal(err)
 	}
@@ -362,6 +367,96 @@ func TestWriteRacingReplication(t *testing.T) {
 	}
 	if r := res[1]; r.Err != nil || !r.Accepted {
 		t.Errorf("taken: %+v, want accepted (202): one copy holds a conflicting edit", r)
+	}
+	qc.checkNoLeak(t)
+}
+
+// With its write window full, a node that is slow but not written off holds
+// back the next write: the coordinator does not queue a second batch
+// for it while the first is unanswered. Once the node answers, the held
+// write goes out and lands there too.
+func TestWindowHoldsBackWritesToASlowNode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// A one-byte window lets one write at a time be in flight to a node.
+	qc := newQuorumClusterConfig(t, Config{RequestTimeout: time.Minute, NodeWriteWindow: 1, WindowStall: time.Minute})
+	first, took, err := write(ctx, qc.f, 0, &couch.Doc{ID: "x", Body: []byte(`{"v":1}`)})
+	if err != nil || first[0].Err != nil || first[0].Accepted {
+		t.Fatalf("first write: %+v %v", first, err)
+	}
+	if took > prompt {
+		t.Errorf("first w=2 write took %v with one copy stalled", took)
+	}
+	type outcome struct {
+		res []DocResult
+		err error
+	}
+	second := make(chan outcome, 1)
+	go func() {
+		res, _, err := write(ctx, qc.f, 0, &couch.Doc{ID: "y", Body: []byte(`{"v":2}`)})
+		second <- outcome{res, err}
+	}()
+	select {
+	case o := <-second:
+		t.Fatalf("second write answered (%+v, %v) while the slow node's window was full", o.res, o.err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(qc.g.release)
+	var o outcome
+	select {
+	case o = <-second:
+	case <-time.After(prompt):
+		t.Fatal("second write still held after the slow node answered")
+	}
+	if o.err != nil || o.res[0].Err != nil || o.res[0].Accepted {
+		t.Fatalf("second write: %+v %v", o.res, o.err)
+	}
+	qc.f.bg.Wait()
+	for _, d := range []struct {
+		id  string
+		rev couch.Rev
+	}{{"x", first[0].Rev}, {"y", o.res[0].Rev}} {
+		if rev, err := qc.revOn(t, nodeC, d.id); err != nil || rev != d.rev {
+			t.Fatalf("%s on the slow node: %v %v, want %v", d.id, rev, err, d.rev)
+		}
+	}
+	qc.checkNoLeak(t)
+}
+
+// A node whose full window sees nothing answered for the stall time is
+// skipped: writes go on at quorum, and once the node is written off they
+// no longer wait for it at all. Its copy is left to internal replication.
+func TestWindowSkipsHungNode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const stall = 2 * time.Second
+	qc := newQuorumClusterConfig(t, Config{RequestTimeout: time.Minute, NodeWriteWindow: 1, WindowStall: stall})
+	if res, _, err := write(ctx, qc.f, 0, &couch.Doc{ID: "x", Body: []byte(`{"v":1}`)}); err != nil || res[0].Err != nil {
+		t.Fatalf("first write: %+v %v", res, err)
+	}
+	res, took, err := write(ctx, qc.f, 0, &couch.Doc{ID: "y", Body: []byte(`{"v":2}`)})
+	if err != nil || res[0].Err != nil || res[0].Accepted {
+		t.Fatalf("write while c hangs: %+v %v", res, err)
+	}
+	if took > stall+prompt {
+		t.Errorf("write while c hangs took %v, want about the stall time %v", took, stall)
+	}
+	res, took, err = write(ctx, qc.f, 0, &couch.Doc{ID: "z", Body: []byte(`{"v":3}`)})
+	if err != nil || res[0].Err != nil || res[0].Accepted {
+		t.Fatalf("next write while c hangs: %+v %v", res, err)
+	}
+	if took > stall/2 {
+		t.Errorf("write to a node already written off took %v; it should not wait the stall time again", took)
+	}
+	close(qc.g.release)
+	qc.f.bg.Wait()
+	if _, err := qc.revOn(t, nodeC, "x"); err != nil {
+		t.Fatalf("x, sent before c hung, is not on c: %v", err)
+	}
+	for _, id := range []string{"y", "z"} {
+		if _, err := qc.revOn(t, nodeC, id); !errors.Is(err, couch.ErrNotFound) {
+			t.Fatalf("%s on the skipped node: %v, want it left to internal replication", id, err)
+		}
 	}
 	qc.checkNoLeak(t)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/divandb/divan/cluster"
 	"github.com/divandb/divan/internal/couch"
@@ -99,7 +100,10 @@ func (f *Fabric) updateRange(ctx context.Context, m *cluster.ShardMap, r cluster
 		// replication comparing these documents again.
 		uopts.WriteID = couch.NewWriteID()
 	}
-	arrivals := f.writeCopies(ctx, copies, docs, uopts)
+	// Only a write answered before its last copy can run ahead of a slow
+	// node; one that waits for every copy needs no window.
+	windowed := w < len(copies)
+	arrivals, admitted := f.writeCopies(ctx, copies, docs, uopts, windowed)
 	replies := make([]*copyReply, len(copies)) // by copy; nil until it answers
 	for range copies {
 		select {
@@ -109,6 +113,9 @@ func (f *Fabric) updateRange(ctx context.Context, m *cluster.ShardMap, r cluster
 			return nil, fmt.Errorf("write to %s range %s: %w", m.DB, r, context.Cause(ctx))
 		}
 		if out, done := tallyDocs(docs, replies, w); done {
+			// Answer once every copy has been sent its write (or skipped),
+			// so that this request, not the next, waits on a full window.
+			admitted.Wait()
 			return out, nil
 		}
 	}
@@ -181,30 +188,54 @@ type copyReply struct {
 }
 
 // writeCopies starts writing docs to each copy, every copy in its own
-// goroutine that opens the copy (an RPC for a remote one) and then writes
-// to it, so that a slow or silent node delays nobody but itself. Replies
-// arrive on the returned channel in completion order, one per copy; it is
-// buffered for all of them, so a copy answering after the caller has
-// stopped listening never blocks.
+// goroutine that takes room in the node's write window (window.go), opens
+// the copy (an RPC for a remote one) and then writes to it, so that a slow
+// or silent node delays nobody but itself. Replies arrive on the returned
+// channel in completion order, one per copy; it is buffered for all of
+// them, so a copy answering after the caller has stopped listening never
+// blocks. With windowed, admitted is done once every copy has been sent its
+// write or skipped: its node hung with a full window (errNodeBusy), or ctx
+// ended while it waited.
 //
 // The writes are detached from ctx's cancellation and bounded by the
 // request timeout instead: the caller returns at quorum, and a slow but live
 // copy should still get the write rather than have it cut off (internal
 // replication would bring it later, at a higher cost).
-func (f *Fabric) writeCopies(ctx context.Context, copies []cluster.Copy, docs []*couch.Doc, opts couch.UpdateOptions) <-chan copyReply {
+func (f *Fabric) writeCopies(ctx context.Context, copies []cluster.Copy, docs []*couch.Doc, opts couch.UpdateOptions, windowed bool) (replies <-chan copyReply, admitted *sync.WaitGroup) {
 	out := make(chan copyReply, len(copies))
+	admitted = new(sync.WaitGroup)
+	admitted.Add(len(copies))
+	var size int64
+	if windowed {
+		size = int64(couch.DocsSize(docs))
+	}
 	for i, c := range copies {
 		f.bg.Add(1)
 		go func() {
 			defer f.bg.Done()
+			if windowed {
+				win := f.windows.node(c.Node)
+				if !win.acquire(ctx, size, f.windows.limit, f.windows.stall) {
+					admitted.Done()
+					out <- copyReply{idx: i, err: fmt.Errorf("%w: %s", errNodeBusy, c.Node)}
+					return
+				}
+				defer win.release(size)
+			}
+			admitted.Done()
 			wctx, cancel := f.detached(ctx)
 			defer cancel()
 			res, err := f.updateCopy(wctx, c, docs, opts)
 			out <- copyReply{idx: i, results: res, err: err}
 		}()
 	}
-	return out
+	return out, admitted
 }
+
+// errNodeBusy is a copy write not sent: its node had a full window and
+// answered nothing for the stall time. Internal replication brings the
+// documents there later.
+var errNodeBusy = errors.New("copy skipped: node not answering its writes in flight")
 
 // updateCopy opens copy c and writes docs to it.
 func (f *Fabric) updateCopy(ctx context.Context, c cluster.Copy, docs []*couch.Doc, opts couch.UpdateOptions) ([]couch.UpdateResult, error) {

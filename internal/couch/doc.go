@@ -120,6 +120,29 @@ type Doc struct {
 	NewRevID string
 }
 
+// Size estimates the bytes d takes in a write: its body, its attachments
+// and a fixed allowance for the rest. It bounds message sizes and the
+// writes kept in flight to a node.
+func (d *Doc) Size() int {
+	n := 256 + len(d.ID) + len(d.Body)
+	if d.Atts == nil {
+		n += len(d.Attachments)
+	}
+	for i := range d.Atts {
+		n += 128 + len(d.Atts[i].Data)
+	}
+	return n
+}
+
+// DocsSize is the sum of the docs' Size.
+func DocsSize(docs []*Doc) int {
+	n := 0
+	for _, d := range docs {
+		n += d.Size()
+	}
+	return n
+}
+
 // ignoredSpecials are specials CouchDB accepts in a document body and drops.
 var ignoredSpecials = map[string]bool{
 	"_revs_info": true, "_conflicts": true, "_deleted_conflicts": true,

@@ -54,38 +54,19 @@ func (r *RemoteCopy) header(ctx context.Context) *pb.RequestHeader { return head
 // are split into several calls, applied in order.
 const maxUpdateBytes = MaxMessageSize / 2
 
-func totalDocSize(docs []*couch.Doc) int {
-	n := 0
-	for _, d := range docs {
-		n += docSize(d)
-	}
-	return n
-}
-
-func docSize(d *couch.Doc) int {
-	n := 256 + len(d.ID) + len(d.Body)
-	if d.Atts == nil {
-		n += len(d.Attachments)
-	}
-	for i := range d.Atts {
-		n += 128 + len(d.Atts[i].Data)
-	}
-	return n
-}
-
 // Update implements fabric.Copy.
 func (r *RemoteCopy) Update(ctx context.Context, docs []*couch.Doc, opts couch.UpdateOptions) ([]couch.UpdateResult, error) {
 	out := make([]couch.UpdateResult, 0, len(docs))
 	var writeID []byte
-	if !opts.WriteID.IsZero() && totalDocSize(docs) <= maxUpdateBytes {
+	if !opts.WriteID.IsZero() && couch.DocsSize(docs) <= maxUpdateBytes {
 		// A write sent in parts would leave receipts other copies
 		// cannot match; it is sent without.
 		writeID = opts.WriteID[:]
 	}
 	for len(docs) > 0 {
 		n, size := 0, 0
-		for n < len(docs) && (n == 0 || size+docSize(docs[n]) <= maxUpdateBytes) {
-			size += docSize(docs[n])
+		for n < len(docs) && (n == 0 || size+docs[n].Size() <= maxUpdateBytes) {
+			size += docs[n].Size()
 			n++
 		}
 		req := &pb.UpdateRequest{Header: r.header(ctx), Docs: make([]*pb.Doc, n), NewEdits: opts.NewEdits, WriteId: writeID}
