@@ -94,8 +94,17 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		WithDetectConflicts(false).
 		WithMemTableSize(opts.MemTableSize).
 		WithNumMemtables(2).
-		WithNumLevelZeroTables(4).
-		WithNumLevelZeroTablesStall(12).
+		// Compaction, not the writes themselves, is what slows a store down
+		// as it grows: each document leaves three small LSM entries that
+		// every level rewrites. Up to 8 level-0 tables before compacting
+		// them (was 4) and a 64 MiB first level of 8 MiB tables (badger:
+		// 10 MiB of 2 MiB) halve the rewriting of level 1. Single node,
+		// _bulk_docs c=32: 43-48k to 59-64k docs/s; a three-node cluster
+		// through every node, after 500k documents: 12-23k to 24-28k.
+		WithNumLevelZeroTables(8).
+		WithNumLevelZeroTablesStall(16).
+		WithBaseLevelSize(64 << 20).
+		WithBaseTableSize(8 << 20).
 		// Tables are uncompressed and memory-mapped, so a block is read in
 		// place; badger's docs advise no block cache then, and with mapped
 		// blocks its cost accounting (cap of a slice into the mapping)
