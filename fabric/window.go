@@ -66,9 +66,9 @@ type window struct {
 
 // acquire takes n bytes of the window for a write, waiting while it is
 // full and the node keeps answering. A write larger than the whole window
-// goes alone. It reports false, having taken nothing, when the node has
-// answered nothing for stall or ctx ended first.
-func (w *window) acquire(ctx context.Context, n, limit int64, stall time.Duration) bool {
+// goes alone. Having taken nothing, it returns errNodeBusy when the node
+// has answered nothing for stall, or ctx's error when ctx ended first.
+func (w *window) acquire(ctx context.Context, n, limit int64, stall time.Duration) error {
 	for {
 		w.mu.Lock()
 		if w.inflight == 0 || w.inflight+n <= limit {
@@ -77,13 +77,13 @@ func (w *window) acquire(ctx context.Context, n, limit int64, stall time.Duratio
 			}
 			w.inflight += n
 			w.mu.Unlock()
-			return true
+			return nil
 		}
 		wait := stall - time.Since(w.progress)
 		changed := w.changed
 		w.mu.Unlock()
 		if wait <= 0 {
-			return false
+			return errNodeBusy
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -91,7 +91,7 @@ func (w *window) acquire(ctx context.Context, n, limit int64, stall time.Duratio
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return false
+			return context.Cause(ctx)
 		}
 		t.Stop()
 	}

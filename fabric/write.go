@@ -215,9 +215,9 @@ func (f *Fabric) writeCopies(ctx context.Context, copies []cluster.Copy, docs []
 			defer f.bg.Done()
 			if windowed {
 				win := f.windows.node(c.Node)
-				if !win.acquire(ctx, size, f.windows.limit, f.windows.stall) {
+				if err := win.acquire(ctx, size, f.windows.limit, f.windows.stall); err != nil {
 					admitted.Done()
-					out <- copyReply{idx: i, err: fmt.Errorf("%w: %s", errNodeBusy, c.Node)}
+					out <- copyReply{idx: i, err: fmt.Errorf("write to %s on %s not sent: %w", c.Name, c.Node, err)}
 					return
 				}
 				defer win.release(size)
@@ -232,10 +232,10 @@ func (f *Fabric) writeCopies(ctx context.Context, copies []cluster.Copy, docs []
 	return out, admitted
 }
 
-// errNodeBusy is a copy write not sent: its node had a full window and
-// answered nothing for the stall time. Internal replication brings the
+// errNodeBusy is why a copy write was not sent: its node had a full window
+// and answered nothing for the stall time. Internal replication brings the
 // documents there later.
-var errNodeBusy = errors.New("copy skipped: node not answering its writes in flight")
+var errNodeBusy = errors.New("node not answering its writes in flight")
 
 // updateCopy opens copy c and writes docs to it.
 func (f *Fabric) updateCopy(ctx context.Context, c cluster.Copy, docs []*couch.Doc, opts couch.UpdateOptions) ([]couch.UpdateResult, error) {
