@@ -39,7 +39,7 @@ func (f *Fabric) AllDocs(ctx context.Context, db string, opts AllDocsOptions, si
 		seqs[i] = RangeSeq{Node: ring[i].meta.Node, Range: ring[i].meta.Range, Seq: info.UpdateSeq, UUID: info.UUID}
 	}
 	if opts.UpdateSeq {
-		meta.UpdateSeq = PackSeq(seqs)
+		meta.UpdateSeq = f.packSeq(seqs)
 	}
 	if opts.Keys != nil {
 		return f.allDocsKeys(ctx, m, ring, opts, meta, sink)

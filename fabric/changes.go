@@ -109,7 +109,7 @@ func (f *Fabric) Changes(ctx context.Context, db string, opts ChangesOptions, fn
 					row.Doc = nil
 				}
 				pos[i].Seq = ch.Seq
-				row.Seq = PackSeq(pos)
+				row.Seq = f.packSeq(pos)
 				emitted++
 				if err := fn(row); err != nil {
 					return err
@@ -139,7 +139,7 @@ func (f *Fabric) Changes(ctx context.Context, db string, opts ChangesOptions, fn
 			break
 		}
 	}
-	res := ChangesResult{LastSeq: PackSeq(pos)}
+	res := ChangesResult{LastSeq: f.packSeq(pos)}
 	if !opts.Descending {
 		for i, c := range ring {
 			if sh, ok := c.Copy.(changesReader); ok {
@@ -220,6 +220,12 @@ func (f *Fabric) startSeqs(ctx context.Context, ring []rangeCopy, since string, 
 		}
 	}
 	if since == "now" || descending {
+		return pos, nil
+	}
+	if n, ok := f.localSince(since); ok {
+		for i := range pos {
+			pos[i].Seq = n
+		}
 		return pos, nil
 	}
 	given, err := UnpackSeq(since)

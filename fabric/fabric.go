@@ -357,8 +357,8 @@ func (f *Fabric) DBInfo(ctx context.Context, db string) (*DBInfo, error) {
 		}
 	}
 	out.SizeFile = out.SizeActive
-	out.UpdateSeq = PackSeq(seqs)
-	out.PurgeSeq = PackSeq(purges)
+	out.UpdateSeq = f.packSeq(seqs)
+	out.PurgeSeq = f.packSeq(purges)
 	return out, nil
 }
 

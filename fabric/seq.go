@@ -47,6 +47,26 @@ func PackSeq(seqs []RangeSeq) string {
 	return strconv.FormatUint(sum, 10) + "-" + base64.RawURLEncoding.EncodeToString(b)
 }
 
+// packSeq is PackSeq for this fabric's databases. The node-local API serves
+// each shard copy as a database of its own, and CouchDB gives such a
+// database's seqs as plain integers (couch_db), not clustered strings.
+func (f *Fabric) packSeq(seqs []RangeSeq) string {
+	if f.cfg.NodeLocal && len(seqs) == 1 {
+		return strconv.FormatUint(seqs[0].Seq, 10)
+	}
+	return PackSeq(seqs)
+}
+
+// localSince parses the since of a node-local feed given as an integer,
+// as CouchDB's shard-level databases take it.
+func (f *Fabric) localSince(since string) (uint64, bool) {
+	if !f.cfg.NodeLocal {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(strings.Trim(since, `"`), 10, 64)
+	return n, err == nil
+}
+
 // ErrBadSeq reports a sequence that is not one Divan packed.
 var ErrBadSeq = errors.New("fabric: malformed sequence")
 

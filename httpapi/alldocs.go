@@ -188,7 +188,7 @@ func (s *rowStream) meta(m fabric.AllDocsMeta) error {
 	}
 	if s.opts.UpdateSeq {
 		b = append(b, `,"update_seq":`...)
-		b = rawjson.AppendString(b, m.UpdateSeq)
+		b = appendSeq(b, m.UpdateSeq)
 	}
 	b = append(b, ",\"rows\":[\r\n"...)
 	rq.buf = b

@@ -446,7 +446,7 @@ func (f *changesFeed) sendRow(row fabric.ChangeRow) error {
 		b = append(b, '\n')
 	case "eventsource":
 		b = append(b, "\nid: "...)
-		b = rawjson.AppendString(b, row.Seq)
+		b = appendSeq(b, row.Seq)
 		b = append(b, "\n\n"...)
 	}
 	f.buf = b
@@ -460,7 +460,7 @@ func (f *changesFeed) sendRow(row fabric.ChangeRow) error {
 func (f *changesFeed) appendRow(b []byte, row *fabric.ChangeRow, withSeq bool) ([]byte, error) {
 	b = append(b, `{"seq":`...)
 	if withSeq {
-		b = rawjson.AppendString(b, row.Seq)
+		b = appendSeq(b, row.Seq)
 	} else {
 		b = append(b, "null"...)
 	}
@@ -510,13 +510,13 @@ func (f *changesFeed) finish(res fabric.ChangesResult) error {
 	switch f.q.feed {
 	case "normal", "longpoll":
 		b = append(b, "\n],\n\"last_seq\":"...)
-		b = rawjson.AppendString(b, res.LastSeq)
+		b = appendSeq(b, res.LastSeq)
 		b = append(b, `,"pending":`...)
 		b = strconv.AppendInt(b, res.Pending, 10)
 		b = append(b, "}\n"...)
 	case "continuous":
 		b = append(b, `{"last_seq":`...)
-		b = rawjson.AppendString(b, res.LastSeq)
+		b = appendSeq(b, res.LastSeq)
 		b = append(b, `,"pending":`...)
 		b = strconv.AppendInt(b, res.Pending, 10)
 		b = append(b, "}\n"...)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/divandb/divan/internal/couch"
 	"github.com/divandb/divan/internal/rawjson"
@@ -191,4 +192,13 @@ func appendUpdateResult(b []byte, id string, rev couch.Rev) []byte {
 	b = append(b, `,"rev":`...)
 	b = appendQuotedRev(b, rev)
 	return append(b, '}')
+}
+
+// appendSeq appends a sequence as CouchDB encodes it: a clustered seq is a
+// JSON string, a shard-level database's (the node-local API's) an integer.
+func appendSeq(b []byte, seq string) []byte {
+	if seq != "" && strings.Trim(seq, "0123456789") == "" {
+		return append(b, seq...)
+	}
+	return rawjson.AppendString(b, seq)
 }

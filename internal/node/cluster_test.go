@@ -238,4 +238,61 @@ func TestInProcessCluster(t *testing.T) {
 		}
 		return true, ""
 	})
+	checkShardSeqs(t, n1, nodes[1].name, "db")
+}
+
+// checkShardSeqs reads one of db's copies on node through the node-local
+// API and checks that its seqs are integers, as CouchDB gives them for a
+// shard-level database, and that an integer since resumes its feed.
+func checkShardSeqs(t *testing.T, via *testNode, node, db string) {
+	t.Helper()
+	var names []string
+	do(t, via, http.MethodGet, "/_node/"+node+"/_all_dbs", nil, &names)
+	var name string
+	for _, nm := range names {
+		if strings.HasPrefix(nm, "shards/") && strings.Contains(nm, "/"+db+".") {
+			name = nm
+			break
+		}
+	}
+	path := "/_node/" + node + "/" + url.PathEscape(name)
+	var info struct {
+		DocCount  int64 `json:"doc_count"`
+		UpdateSeq any   `json:"update_seq"`
+		PurgeSeq  any   `json:"purge_seq"`
+	}
+	do(t, via, http.MethodGet, path, nil, &info)
+	updateSeq, ok := info.UpdateSeq.(float64)
+	if !ok || updateSeq < float64(info.DocCount) || info.PurgeSeq != float64(0) {
+		t.Fatalf("%s info: update_seq %#v, purge_seq %#v (%d docs); want integers", name, info.UpdateSeq, info.PurgeSeq, info.DocCount)
+	}
+	type feed struct {
+		Results []struct {
+			ID  string `json:"id"`
+			Seq any    `json:"seq"`
+		} `json:"results"`
+		LastSeq any `json:"last_seq"`
+	}
+	var all feed
+	do(t, via, http.MethodGet, path+"/_changes", nil, &all)
+	if len(all.Results) != int(info.DocCount) || all.LastSeq != updateSeq {
+		t.Fatalf("%s _changes: %d rows, last_seq %#v; want %d rows and last_seq %v", name, len(all.Results), all.LastSeq, info.DocCount, updateSeq)
+	}
+	mid := len(all.Results) / 2
+	since, ok := all.Results[mid].Seq.(float64)
+	if !ok {
+		t.Fatalf("%s _changes: seq %#v, want an integer", name, all.Results[mid].Seq)
+	}
+	var rest feed
+	do(t, via, http.MethodGet, fmt.Sprintf("%s/_changes?since=%d", path, int64(since)), nil, &rest)
+	if len(rest.Results) != len(all.Results)-mid-1 || rest.Results[0].ID != all.Results[mid+1].ID {
+		t.Fatalf("%s _changes?since=%d: %d rows, want the %d after it", name, int64(since), len(rest.Results), len(all.Results)-mid-1)
+	}
+	var adocs struct {
+		UpdateSeq any `json:"update_seq"`
+	}
+	do(t, via, http.MethodGet, path+"/_all_docs?update_seq=true&limit=0", nil, &adocs)
+	if adocs.UpdateSeq != updateSeq {
+		t.Fatalf("%s _all_docs update_seq %#v, want %v", name, adocs.UpdateSeq, updateSeq)
+	}
 }
