@@ -42,9 +42,11 @@ type Config struct {
 	// has in flight to any one node (window.go); 0 means
 	// DefaultNodeWriteWindow.
 	NodeWriteWindow int64
-	// WindowStall is how long a full window may see no write answered
-	// before its node's copies are skipped; 0 means 2s.
+	// WindowStall is how long a full window may see no write to its node
+	// succeed before writes stop waiting for room; 0 means 2s.
 	WindowStall time.Duration
+	// WindowMaxWait bounds a copy write's wait for room; 0 means 10s.
+	WindowMaxWait time.Duration
 }
 
 // DefaultRequestTimeout is CouchDB's [fabric] request_timeout default.
@@ -122,8 +124,11 @@ func New(cfg Config, cl Maps, copies Copies) *Fabric {
 	if cfg.WindowStall <= 0 {
 		cfg.WindowStall = defaultWindowStall
 	}
+	if cfg.WindowMaxWait <= 0 {
+		cfg.WindowMaxWait = defaultWindowMaxWait
+	}
 	return &Fabric{cfg: cfg, cl: cl, copies: copies, log: cfg.Logger.With("component", "fabric"),
-		windows: newWriteWindows(cfg.NodeWriteWindow, cfg.WindowStall)}
+		windows: newWriteWindows(cfg.NodeWriteWindow, cfg.WindowStall, cfg.WindowMaxWait)}
 }
 
 // detached returns a context for work that may outlive the request of ctx:

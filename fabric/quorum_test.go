@@ -3,6 +3,7 @@ package fabric
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -379,7 +380,7 @@ func TestWindowHoldsBackWritesToASlowNode(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// A one-byte window lets one write at a time be in flight to a node.
-	qc := newQuorumClusterConfig(t, Config{RequestTimeout: time.Minute, NodeWriteWindow: 1, WindowStall: time.Minute})
+	qc := newQuorumClusterConfig(t, Config{RequestTimeout: time.Minute, NodeWriteWindow: 1, WindowStall: time.Minute, WindowMaxWait: time.Minute})
 	first, took, err := write(ctx, qc.f, 0, &couch.Doc{ID: "x", Body: []byte(`{"v":1}`)})
 	if err != nil || first[0].Err != nil || first[0].Accepted {
 		t.Fatalf("first write: %+v %v", first, err)
@@ -423,40 +424,102 @@ func TestWindowHoldsBackWritesToASlowNode(t *testing.T) {
 	qc.checkNoLeak(t)
 }
 
-// A node whose full window sees nothing answered for the stall time is
-// skipped: writes go on at quorum, and once the node is written off they
-// no longer wait for it at all. Its copy is left to internal replication.
-func TestWindowSkipsHungNode(t *testing.T) {
+// holdsWrite starts a w=2 write of doc id in the background and checks that
+// it does not answer within 300 ms; the returned channel gets its outcome.
+func holdsWrite(ctx context.Context, t *testing.T, f *Fabric, id string) <-chan error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		res, _, err := write(ctx, f, 0, &couch.Doc{ID: id, Body: []byte(`{}`)})
+		if err == nil && (res[0].Err != nil || res[0].Accepted) {
+			err = fmt.Errorf("result %+v, want ok at quorum", res[0])
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("write of %s answered (%v) while the slow node's window was full", id, err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	return done
+}
+
+// answered waits for a held write's outcome.
+func answered(t *testing.T, done <-chan error, within time.Duration) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(within):
+		t.Fatalf("held write still unanswered after %v", within)
+	}
+}
+
+// The window is backpressure, never a reason to drop a copy: a node whose
+// full window sees no write succeed for the stall time stops being waited
+// for, and once it is in that state writes do not wait at all. Every copy
+// is still sent its write and gets it when the node answers.
+func TestWindowStopsWaitingForHungNode(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	const stall = 2 * time.Second
-	qc := newQuorumClusterConfig(t, Config{RequestTimeout: time.Minute, NodeWriteWindow: 1, WindowStall: stall})
+	qc := newQuorumClusterConfig(t, Config{RequestTimeout: time.Minute, NodeWriteWindow: 1, WindowStall: stall, WindowMaxWait: time.Minute})
 	if res, _, err := write(ctx, qc.f, 0, &couch.Doc{ID: "x", Body: []byte(`{"v":1}`)}); err != nil || res[0].Err != nil {
 		t.Fatalf("first write: %+v %v", res, err)
 	}
-	res, took, err := write(ctx, qc.f, 0, &couch.Doc{ID: "y", Body: []byte(`{"v":2}`)})
+	answered(t, holdsWrite(ctx, t, qc.f, "y"), stall+prompt)
+	res, took, err := write(ctx, qc.f, 0, &couch.Doc{ID: "z", Body: []byte(`{"v":3}`)})
 	if err != nil || res[0].Err != nil || res[0].Accepted {
 		t.Fatalf("write while c hangs: %+v %v", res, err)
 	}
-	if took > stall+prompt {
-		t.Errorf("write while c hangs took %v, want about the stall time %v", took, stall)
-	}
-	res, took, err = write(ctx, qc.f, 0, &couch.Doc{ID: "z", Body: []byte(`{"v":3}`)})
-	if err != nil || res[0].Err != nil || res[0].Accepted {
-		t.Fatalf("next write while c hangs: %+v %v", res, err)
-	}
 	if took > stall/2 {
-		t.Errorf("write to a node already written off took %v; it should not wait the stall time again", took)
+		t.Errorf("write to a node that stopped answering took %v; it should not wait the stall time again", took)
 	}
 	close(qc.g.release)
 	qc.f.bg.Wait()
-	if _, err := qc.revOn(t, nodeC, "x"); err != nil {
-		t.Fatalf("x, sent before c hung, is not on c: %v", err)
-	}
-	for _, id := range []string{"y", "z"} {
-		if _, err := qc.revOn(t, nodeC, id); !errors.Is(err, couch.ErrNotFound) {
-			t.Fatalf("%s on the skipped node: %v, want it left to internal replication", id, err)
+	for _, id := range []string{"x", "y", "z"} {
+		if _, err := qc.revOn(t, nodeC, id); err != nil {
+			t.Fatalf("%s on the node that hung: %v, want every copy sent", id, err)
 		}
 	}
 	qc.checkNoLeak(t)
+}
+
+// A write larger than the whole window waits only for half of it to be
+// free, and no write waits longer than WindowMaxWait, so a big write is
+// not starved by smaller ones in flight.
+func TestWindowBoundsTheWait(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	small := &couch.Doc{ID: "small", Body: []byte(`{}`)}
+	window := int64(3 * small.Size())
+	qc := newQuorumClusterConfig(t, Config{RequestTimeout: time.Minute, NodeWriteWindow: window, WindowStall: time.Minute, WindowMaxWait: time.Minute})
+	if res, _, err := write(ctx, qc.f, 0, small); err != nil || res[0].Err != nil {
+		t.Fatalf("small write: %+v %v", res, err)
+	}
+	// A third of the window is in flight to c: a write of twice the window
+	// needs only half of it.
+	big := &couch.Doc{ID: "big", Body: []byte(`{"pad":"` + strings.Repeat("x", int(2*window)) + `"}`)}
+	if res, took, err := write(ctx, qc.f, 0, big); err != nil || res[0].Err != nil || took > prompt {
+		t.Fatalf("write bigger than the window with a third of it in flight: %+v %v after %v", res, err, took)
+	}
+	close(qc.g.release)
+	qc.f.bg.Wait()
+
+	// Now the window is full and c, held again, keeps it so: the wait ends
+	// at WindowMaxWait.
+	const maxWait = 500 * time.Millisecond
+	qc2 := newQuorumClusterConfig(t, Config{RequestTimeout: time.Minute, NodeWriteWindow: 1, WindowStall: time.Minute, WindowMaxWait: maxWait})
+	if res, _, err := write(ctx, qc2.f, 0, small); err != nil || res[0].Err != nil {
+		t.Fatalf("first write: %+v %v", res, err)
+	}
+	answered(t, holdsWrite(ctx, t, qc2.f, "held"), maxWait+prompt)
+	close(qc2.g.release)
+	qc2.f.bg.Wait()
+	if _, err := qc2.revOn(t, nodeC, "held"); err != nil {
+		t.Fatalf("the write that waited out WindowMaxWait is not on c: %v", err)
+	}
+	qc2.checkNoLeak(t)
 }

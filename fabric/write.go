@@ -113,8 +113,8 @@ func (f *Fabric) updateRange(ctx context.Context, m *cluster.ShardMap, r cluster
 			return nil, fmt.Errorf("write to %s range %s: %w", m.DB, r, context.Cause(ctx))
 		}
 		if out, done := tallyDocs(docs, replies, w); done {
-			// Answer once every copy has been sent its write (or skipped),
-			// so that this request, not the next, waits on a full window.
+			// Answer once every copy has been sent its write, so that this
+			// request, not the next, waits on a full window.
 			admitted.Wait()
 			return out, nil
 		}
@@ -193,9 +193,8 @@ type copyReply struct {
 // or silent node delays nobody but itself. Replies arrive on the returned
 // channel in completion order, one per copy; it is buffered for all of
 // them, so a copy answering after the caller has stopped listening never
-// blocks. With windowed, admitted is done once every copy has been sent its
-// write or skipped: its node hung with a full window (errNodeBusy), or ctx
-// ended while it waited.
+// blocks. With windowed, each copy write first waits for room in its node's
+// window, and admitted is done once every copy's write has been sent.
 //
 // The writes are detached from ctx's cancellation and bounded by the
 // request timeout instead: the caller returns at quorum, and a slow but live
@@ -213,29 +212,22 @@ func (f *Fabric) writeCopies(ctx context.Context, copies []cluster.Copy, docs []
 		f.bg.Add(1)
 		go func() {
 			defer f.bg.Done()
+			var win *window
 			if windowed {
-				win := f.windows.node(c.Node)
-				if err := win.acquire(ctx, size, f.windows.limit, f.windows.stall); err != nil {
-					admitted.Done()
-					out <- copyReply{idx: i, err: fmt.Errorf("write to %s on %s not sent: %w", c.Name, c.Node, err)}
-					return
-				}
-				defer win.release(size)
+				win = f.windows.acquire(ctx, c.Node, size)
 			}
 			admitted.Done()
 			wctx, cancel := f.detached(ctx)
 			defer cancel()
 			res, err := f.updateCopy(wctx, c, docs, opts)
+			if win != nil {
+				win.release(size, err == nil)
+			}
 			out <- copyReply{idx: i, results: res, err: err}
 		}()
 	}
 	return out, admitted
 }
-
-// errNodeBusy is why a copy write was not sent: its node had a full window
-// and answered nothing for the stall time. Internal replication brings the
-// documents there later.
-var errNodeBusy = errors.New("node not answering its writes in flight")
 
 // updateCopy opens copy c and writes docs to it.
 func (f *Fabric) updateCopy(ctx context.Context, c cluster.Copy, docs []*couch.Doc, opts couch.UpdateOptions) ([]couch.UpdateResult, error) {
