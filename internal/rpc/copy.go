@@ -57,17 +57,21 @@ const maxUpdateBytes = MaxMessageSize / 2
 // Update implements fabric.Copy.
 func (r *RemoteCopy) Update(ctx context.Context, docs []*couch.Doc, opts couch.UpdateOptions) ([]couch.UpdateResult, error) {
 	out := make([]couch.UpdateResult, 0, len(docs))
-	var writeID []byte
-	if !opts.WriteID.IsZero() && couch.DocsSize(docs) <= maxUpdateBytes {
-		// A write sent in parts would leave receipts other copies
-		// cannot match; it is sent without.
-		writeID = opts.WriteID[:]
-	}
-	for len(docs) > 0 {
+	for first := true; len(docs) > 0; first = false {
 		n, size := 0, 0
-		for n < len(docs) && (n == 0 || size+docs[n].Size() <= maxUpdateBytes) {
-			size += docs[n].Size()
+		for n < len(docs) {
+			s := docs[n].Size()
+			if n > 0 && size+s > maxUpdateBytes {
+				break
+			}
+			size += s
 			n++
+		}
+		var writeID []byte
+		if first && n == len(docs) && !opts.WriteID.IsZero() {
+			// A write sent in parts would leave receipts other copies
+			// cannot match; it is sent without.
+			writeID = opts.WriteID[:]
 		}
 		req := &pb.UpdateRequest{Header: r.header(ctx), Docs: make([]*pb.Doc, n), NewEdits: opts.NewEdits, WriteId: writeID}
 		for i, d := range docs[:n] {

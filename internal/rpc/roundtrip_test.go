@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
+	"strings"
 	"testing"
 
 	"github.com/divandb/divan/fabric"
@@ -363,5 +365,41 @@ func TestNewRevIDOverRPC(t *testing.T) {
 	res, err := remote.Update(ctx, []*couch.Doc{{ID: "a", Body: []byte(`{}`), NewRevID: hex32a}}, couch.UpdateOptions{NewEdits: true})
 	if err != nil || res[0].Err != nil || res[0].Rev != (couch.Rev{Pos: 1, ID: hex32a}) {
 		t.Fatalf("update = %+v, %v; want rev 1-%s", res, err, hex32a)
+	}
+}
+
+// A write that fits one message carries its WriteID, so the copy keeps a
+// receipt; one sent in parts carries none, since no part's receipt would
+// match the other copies' receipt of the whole.
+func TestUpdateWriteIDOnlyWhole(t *testing.T) {
+	ctx := t.Context()
+	const name = "shards/00000000-ffffffff/db.1700000000"
+	n2 := startNode(t, "n2@127.0.0.1")
+	sh := mustCreate(t, n2.store, name)
+	remote, err := newClient(t, newResolver(n2)).Dial(ctx, n2.name, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(prefix string, docs, size int) {
+		t.Helper()
+		batch := make([]*couch.Doc, docs)
+		for i := range batch {
+			batch[i] = &couch.Doc{ID: fmt.Sprintf("%s%03d", prefix, i), Body: []byte(`{"p":"` + strings.Repeat("x", size) + `"}`)}
+		}
+		res, err := remote.Update(ctx, batch, couch.UpdateOptions{NewEdits: true, WriteID: couch.NewWriteID()})
+		if err != nil || len(res) != docs {
+			t.Fatalf("update of %d docs: %d results, %v", docs, len(res), err)
+		}
+	}
+	write("small", 10, 100)
+	if got := len(sh.Receipts(0)); got != 1 {
+		t.Fatalf("receipts after a one-message write: %d, want 1", got)
+	}
+	write("big", 3, maxUpdateBytes/2)
+	if got := len(sh.Receipts(0)); got != 1 {
+		t.Fatalf("receipts after a write sent in parts: %d, want still 1", got)
+	}
+	if _, err := sh.Open(ctx, "big002", couch.OpenOptions{}); err != nil {
+		t.Fatalf("last part of the split write: %v", err)
 	}
 }
