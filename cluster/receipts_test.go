@@ -2,10 +2,12 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/divandb/divan/internal/couch"
 	"github.com/divandb/divan/shard"
@@ -115,6 +117,60 @@ func TestPushComparesWritesWithOtherResults(t *testing.T) {
 	}
 }
 
+// A recent write the target does not hold yet is left for a later push,
+// with everything after it; what comes before is pushed. Once the target
+// has it, it is skipped like any other write both copies hold.
+func TestPushHoldsWritesInFlight(t *testing.T) {
+	ctx := context.Background()
+	a, b := twoCopies(t)
+	write(t, a, &couch.Doc{ID: "before", Body: []byte(`{}`)}) // no receipt: compared
+	inFlight := couch.NewWriteID()
+	writeBoth(t, inFlight, []*shard.Shard{a}, newDocs(0, 5)) // b has not got it yet
+	write(t, a, &couch.Doc{ID: "after", Body: []byte(`{}`)})
+
+	tgt := &countingTarget{SyncCopy: b}
+	pending, err := push(ctx, a, "a@h", tgt, "b@h", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pending != 6 || tgt.asked != 1 {
+		t.Fatalf("push with a write in flight: %d pending, asked about %d; want 6 pending, asked about 1 (before)", pending, tgt.asked)
+	}
+	if _, err := b.Open(ctx, "after", couch.OpenOptions{}); !errors.Is(err, couch.ErrNotFound) {
+		t.Fatalf("after on b: %v; want not found until the held write is pushed", err)
+	}
+
+	writeBoth(t, inFlight, []*shard.Shard{b}, newDocs(0, 5)) // it lands
+	tgt.asked = 0
+	if pending, err := push(ctx, a, "a@h", tgt, "b@h", time.Minute); err != nil || pending != 0 {
+		t.Fatalf("push once the write landed: %d pending, %v", pending, err)
+	}
+	if tgt.asked != 1 {
+		t.Errorf("target asked about %d documents, want 1 (after)", tgt.asked)
+	}
+	if sa, sb := state(t, a), state(t, b); !reflect.DeepEqual(sa, sb) {
+		t.Fatalf("copies differ after push: %d vs %d docs", len(sa), len(sb))
+	}
+}
+
+// A write the target never gets is pushed once it is older than the hold.
+func TestPushSendsWritesNoLongerInFlight(t *testing.T) {
+	ctx := context.Background()
+	a, b := twoCopies(t)
+	writeBoth(t, couch.NewWriteID(), []*shard.Shard{a}, newDocs(0, 5))
+	time.Sleep(20 * time.Millisecond)
+	tgt := &countingTarget{SyncCopy: b}
+	if pending, err := push(ctx, a, "a@h", tgt, "b@h", 10*time.Millisecond); err != nil || pending != 0 {
+		t.Fatalf("push: %d pending, %v", pending, err)
+	}
+	if tgt.asked != 5 {
+		t.Errorf("target asked about %d documents, want 5", tgt.asked)
+	}
+	if sa, sb := state(t, a), state(t, b); !reflect.DeepEqual(sa, sb) {
+		t.Fatalf("copies differ after push: %d vs %d docs", len(sa), len(sb))
+	}
+}
+
 // Random writes reach random subsets of three copies under shared
 // WriteIDs, with conflicts, replicated branches and pushes in between;
 // after every pair has been pushed, the copies must be identical. Receipts
@@ -183,7 +239,13 @@ func TestPushWithReceiptsConverges(t *testing.T) {
 					if i == j {
 						continue
 					}
-					if _, err := Push(ctx, copies[i], names[i], copies[j], names[j]); err != nil {
+					// Half the pushes hold back every write the target
+					// lacks, as the syncer's do for recent ones.
+					var inFlight time.Duration
+					if rng.Intn(2) == 0 {
+						inFlight = time.Hour
+					}
+					if _, err := push(ctx, copies[i], names[i], copies[j], names[j], inFlight); err != nil {
 						t.Fatal(err)
 					}
 				}

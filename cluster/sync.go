@@ -61,6 +61,15 @@ func checkpointID(src, tgt shard.Info) string {
 // changes still pending when ctx ends, zero when the target caught up.
 // Conflicting edits on different copies become ordinary conflicts.
 func Push(ctx context.Context, source SyncCopy, sourceNode string, target SyncCopy, targetNode string) (pending int64, err error) {
+	return push(ctx, source, sourceNode, target, targetNode, 0)
+}
+
+// push is Push, leaving out the source's writes committed within the last
+// inFlight that the target does not hold yet, and everything after them:
+// fabric sends each write to every copy at once, so such a write is most
+// likely still on its way to the target, and comparing it now would copy
+// it a second time. The changes left out count as pending.
+func push(ctx context.Context, source SyncCopy, sourceNode string, target SyncCopy, targetNode string, inFlight time.Duration) (pending int64, err error) {
 	src, err := source.Info(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("push: source info: %w", err)
@@ -97,12 +106,20 @@ func Push(ctx context.Context, source SyncCopy, sourceNode string, target SyncCo
 	prog := progress{source: source, target: target, id: id,
 		cp: checkpoint{TargetUUID: tgt.UUID, SourceNode: sourceNode, TargetNode: targetNode}}
 	saved := since
-	skip := confirmedWrites(ctx, source, target, since)
-	for since < src.UpdateSeq {
+	// Changes committed after the Info above are left to the next push
+	// (every commit schedules one): the receipts read next cover only
+	// these, and a push that chased the newest writes would compare
+	// exactly the ones still on their way to the target.
+	end := src.UpdateSeq
+	skip, held := confirmedWrites(ctx, source, target, since, time.Now().Add(-inFlight))
+	if held > 0 {
+		end = min(end, held-1)
+	}
+	for since < end {
 		if err := ctx.Err(); err != nil {
 			return int64(src.UpdateSeq - since), err
 		}
-		next, err := pushBatch(ctx, source, target, since, skip)
+		next, err := pushBatch(ctx, source, target, since, end, skip)
 		if err != nil {
 			return int64(src.UpdateSeq - since), err
 		}
@@ -121,6 +138,9 @@ func Push(ctx context.Context, source SyncCopy, sourceNode string, target SyncCo
 		if err := prog.save(ctx, since); err != nil {
 			return 0, err
 		}
+	}
+	if since < src.UpdateSeq {
+		return int64(src.UpdateSeq - since), nil
 	}
 	return 0, nil
 }
@@ -192,27 +212,31 @@ type seqRange struct{ first, last uint64 }
 // source before the write (every earlier seq of theirs is at or below
 // since, the checkpoint). Their changes need no comparison. Any failure
 // only means comparing every change, as without receipts.
-func confirmedWrites(ctx context.Context, source, target SyncCopy, since uint64) []seqRange {
+//
+// held is the first seq of the oldest write committed after recent that
+// target does not hold (zero if none): a write likely still in flight.
+func confirmedWrites(ctx context.Context, source, target SyncCopy, since uint64, recent time.Time) (skip []seqRange, held uint64) {
 	rs, ok := source.(receiptSource)
 	if !ok {
-		return nil
+		return nil, 0
 	}
-	var cands []shard.Receipt
-	for _, r := range rs.Receipts(since) {
-		if r.PrevMax <= since {
-			cands = append(cands, r)
-		}
-	}
+	cands := rs.Receipts(since)
 	if len(cands) == 0 {
-		return nil
+		return nil, 0
 	}
 	matched, err := target.MatchReceipts(ctx, cands)
 	if err != nil || len(matched) != len(cands) {
-		return nil
+		return nil, 0
 	}
 	var out []seqRange
 	for i, r := range cands {
 		if !matched[i] {
+			if r.Committed > recent.UnixNano() && (held == 0 || r.First < held) {
+				held = r.First
+			}
+			continue
+		}
+		if r.PrevMax > since {
 			continue
 		}
 		if n := len(out); n > 0 && out[n-1].last+1 == r.First {
@@ -221,28 +245,31 @@ func confirmedWrites(ctx context.Context, source, target SyncCopy, since uint64)
 		}
 		out = append(out, seqRange{r.First, r.Last})
 	}
-	return out
+	return out, held
 }
 
 // skipJump is the shortest confirmed range a push jumps over with a new
 // read of the changes; shorter ones are read and passed over.
 const skipJump = 256
 
-// pushBatch copies up to SyncBatch changes after since, passing over those
-// in skip; it returns the seq reached.
-func pushBatch(ctx context.Context, source, target SyncCopy, since uint64, skip []seqRange) (uint64, error) {
+// pushBatch copies up to SyncBatch changes after since and at most end,
+// passing over those in skip; it returns the seq reached.
+func pushBatch(ctx context.Context, source, target SyncCopy, since, end uint64, skip []seqRange) (uint64, error) {
 	errStop := errors.New("stop reading changes")
 	leaves := map[string][]couch.Rev{}
 	reached := since
-	for len(leaves) < SyncBatch {
+	for len(leaves) < SyncBatch && reached < end {
 		var jump uint64
 		err := source.Changes(ctx, reached, func(c shard.Change) error {
+			if c.Seq > end {
+				return errStop
+			}
 			for len(skip) > 0 && skip[0].last < c.Seq {
 				skip = skip[1:]
 			}
 			if len(skip) > 0 && skip[0].first <= c.Seq {
 				if skip[0].last-c.Seq >= skipJump {
-					jump = skip[0].last
+					jump = min(skip[0].last, end)
 					return errStop
 				}
 				reached = c.Seq

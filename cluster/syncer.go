@@ -206,23 +206,38 @@ func (s *Syncer) pushCopy(ctx context.Context, name string) error {
 	// Peers are pushed at once: one after the other, the last peer's
 	// copy fell behind by the time the others took.
 	errs := make([]error, len(peers))
+	var held atomic.Bool
 	var wg sync.WaitGroup
 	for i, peer := range peers {
 		wg.Go(func() {
 			tgt, err := s.cfg.Dial(ctx, peer, name)
 			if err == nil {
-				_, err = Push(ctx, src, self, tgt, peer)
+				var pending int64
+				pending, err = push(ctx, src, self, tgt, peer, writeInFlight)
+				if err == nil && pending > 0 {
+					held.Store(true)
+				}
 			}
 			errs[i] = err
 		})
 	}
 	wg.Wait()
+	if held.Load() {
+		// Writes still on their way to a peer, or newer than the push:
+		// look again soon, written to or not.
+		s.Changed(name)
+	}
 	return errors.Join(errs...)
 }
 
 const (
 	// pushParallelism bounds how many local copies are pushed at once.
 	pushParallelism = 4
+	// writeInFlight is how long a push leaves alone a write its target
+	// does not hold yet. Fabric sends a write to every copy at once, and
+	// under load the last copy commits it up to a second or two after the
+	// first; a push that compared it sooner would send it again.
+	writeInFlight = 2 * time.Second
 	// retryDelay is how long a copy whose push failed waits to be retried.
 	retryDelay = 5 * time.Second
 )

@@ -34,6 +34,10 @@ type Receipt struct {
 	// PrevMax is the highest seq any written document had on this copy
 	// before the write; zero when all were new.
 	PrevMax uint64
+	// Committed is when this copy committed the write (Unix nanoseconds;
+	// an integer keeps the log free of pointers). Internal replication
+	// leaves a write alone while it may still be on its way to the peer.
+	Committed int64
 }
 
 // receiptLogSize bounds the receipts a store keeps, for all its shards
