@@ -68,9 +68,7 @@ func TestPushSkipsWritesBothCopiesHold(t *testing.T) {
 	if tgt.asked != 1 {
 		t.Errorf("target asked about %d documents, want 1 (only-a)", tgt.asked)
 	}
-	if sa, sb := state(t, a), state(t, b); !reflect.DeepEqual(sa, sb) {
-		t.Fatalf("copies differ after push: %d vs %d docs", len(sa), len(sb))
-	}
+	requireSameState(t, a, b)
 }
 
 // A write both copies committed alike still leaves the source's document
@@ -93,9 +91,7 @@ func TestPushComparesWhatTheTargetMayLackFromBefore(t *testing.T) {
 	if _, err := Push(ctx, a, "a@h", b, "b@h"); err != nil {
 		t.Fatal(err)
 	}
-	if sa, sb := state(t, a), state(t, b); !reflect.DeepEqual(sa, sb) {
-		t.Fatalf("copies differ after push:\na %v\nb %v", sa, sb)
-	}
+	requireSameState(t, a, b)
 }
 
 // A write the copies did not commit alike (a conflict on one) is compared.
@@ -148,9 +144,7 @@ func TestPushHoldsWritesInFlight(t *testing.T) {
 	if tgt.asked != 1 {
 		t.Errorf("target asked about %d documents, want 1 (after)", tgt.asked)
 	}
-	if sa, sb := state(t, a), state(t, b); !reflect.DeepEqual(sa, sb) {
-		t.Fatalf("copies differ after push: %d vs %d docs", len(sa), len(sb))
-	}
+	requireSameState(t, a, b)
 }
 
 // A write the target never gets is pushed once it is older than the hold.
@@ -166,9 +160,7 @@ func TestPushSendsWritesNoLongerInFlight(t *testing.T) {
 	if tgt.asked != 5 {
 		t.Errorf("target asked about %d documents, want 5", tgt.asked)
 	}
-	if sa, sb := state(t, a), state(t, b); !reflect.DeepEqual(sa, sb) {
-		t.Fatalf("copies differ after push: %d vs %d docs", len(sa), len(sb))
-	}
+	requireSameState(t, a, b)
 }
 
 // Random writes reach random subsets of three copies under shared
@@ -268,5 +260,14 @@ func TestPushWithReceiptsConverges(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// requireSameState fails the test unless both copies hold the same
+// documents and revisions.
+func requireSameState(t *testing.T, a, b *shard.Shard) {
+	t.Helper()
+	if sa, sb := state(t, a), state(t, b); !reflect.DeepEqual(sa, sb) {
+		t.Fatalf("copies differ after push:\na %v\nb %v", sa, sb)
 	}
 }

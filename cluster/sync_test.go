@@ -73,9 +73,7 @@ func TestPushConverges(t *testing.T) {
 	if pending, err := Push(ctx, a, "a@h", b, "b@h"); err != nil || pending != 0 {
 		t.Fatalf("push: %d %v", pending, err)
 	}
-	if sa, sb := state(t, a), state(t, b); !reflect.DeepEqual(sa, sb) {
-		t.Fatalf("copies differ after push: %d vs %d docs", len(sa), len(sb))
-	}
+	requireSameState(t, a, b)
 	doc, err := b.Open(ctx, "att", couch.OpenOptions{})
 	if err != nil || doc.Revisions[0].Rev != r {
 		t.Fatalf("att doc on b: %v %v", doc, err)
