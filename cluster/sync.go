@@ -111,7 +111,7 @@ func push(ctx context.Context, source SyncCopy, sourceNode string, target SyncCo
 	// these, and a push that chased the newest writes would compare
 	// exactly the ones still on their way to the target.
 	end := src.UpdateSeq
-	skip, held := confirmedWrites(ctx, source, target, since, time.Now().Add(-inFlight))
+	skip, held := confirmedWrites(ctx, source, target, since, inFlight)
 	if held > 0 {
 		end = min(end, held-1)
 	}
@@ -124,6 +124,9 @@ func push(ctx context.Context, source SyncCopy, sourceNode string, target SyncCo
 			return int64(src.UpdateSeq - since), err
 		}
 		if next == since {
+			// Nothing left up to end: what seqs remain there were
+			// purged or rewritten to higher ones since.
+			since = end
 			break
 		}
 		since = next
@@ -213,9 +216,9 @@ type seqRange struct{ first, last uint64 }
 // since, the checkpoint). Their changes need no comparison. Any failure
 // only means comparing every change, as without receipts.
 //
-// held is the first seq of the oldest write committed after recent that
-// target does not hold (zero if none): a write likely still in flight.
-func confirmedWrites(ctx context.Context, source, target SyncCopy, since uint64, recent time.Time) (skip []seqRange, held uint64) {
+// held is the first seq of the oldest write younger than inFlight that
+// target does not hold (zero if none): a write likely still on its way.
+func confirmedWrites(ctx context.Context, source, target SyncCopy, since uint64, inFlight time.Duration) (skip []seqRange, held uint64) {
 	rs, ok := source.(receiptSource)
 	if !ok {
 		return nil, 0
@@ -231,7 +234,7 @@ func confirmedWrites(ctx context.Context, source, target SyncCopy, since uint64,
 	var out []seqRange
 	for i, r := range cands {
 		if !matched[i] {
-			if r.Committed > recent.UnixNano() && (held == 0 || r.First < held) {
+			if r.Age < inFlight && (held == 0 || r.First < held) {
 				held = r.First
 			}
 			continue

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/divandb/divan/internal/couch"
 	"github.com/divandb/divan/shard"
@@ -250,6 +251,24 @@ func TestPushPurges(t *testing.T) {
 	if infos, err := b.PurgeInfos(ctx, 0, 10); err != nil || len(infos) != 1 || infos[0].ID != "p" {
 		t.Errorf("b's purge infos: %+v %v", infos, err)
 	}
+}
+
+// A push whose source's newest seq belonged to a document since purged
+// completes: nothing is pending, though no change carries that seq.
+func TestPushAfterPurgingTheNewestDocument(t *testing.T) {
+	ctx := context.Background()
+	a, b := twoCopies(t)
+	write(t, a, &couch.Doc{ID: "keep", Body: []byte(`{}`)})
+	rev := write(t, a, &couch.Doc{ID: "p", Body: []byte(`{}`)})
+	if _, err := a.Purge(ctx, map[string][]couch.Rev{"p": {rev}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, inFlight := range []time.Duration{0, time.Minute} {
+		if pending, err := push(ctx, a, "n1", b, "n2", inFlight); err != nil || pending != 0 {
+			t.Fatalf("push holding %v: %d pending, %v; want 0", inFlight, pending, err)
+		}
+	}
+	requireSameState(t, a, b)
 }
 
 // countingCopy is a real copy that counts how often its _local documents

@@ -222,12 +222,14 @@ func (s *Syncer) pushCopy(ctx context.Context, name string) error {
 		})
 	}
 	wg.Wait()
-	if held.Load() {
+	err = errors.Join(errs...)
+	if err == nil && held.Load() {
 		// Writes still on their way to a peer, or newer than the push:
-		// look again soon, written to or not.
+		// look again soon, written to or not. (A failed push is retried
+		// after retryDelay instead.)
 		s.Changed(name)
 	}
-	return errors.Join(errs...)
+	return err
 }
 
 const (

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"sync"
+	"time"
 
 	"github.com/divandb/divan/internal/couch"
 )
@@ -34,10 +35,11 @@ type Receipt struct {
 	// PrevMax is the highest seq any written document had on this copy
 	// before the write; zero when all were new.
 	PrevMax uint64
-	// Committed is when this copy committed the write (Unix nanoseconds;
-	// an integer keeps the log free of pointers). Internal replication
-	// leaves a write alone while it may still be on its way to the peer.
-	Committed int64
+	// Age is how long ago this copy committed the write, as of the
+	// Receipts call that returned it (measured on the monotonic clock).
+	// Internal replication leaves a young write alone while it may still
+	// be on its way to the peer.
+	Age time.Duration
 }
 
 // receiptLogSize bounds the receipts a store keeps, for all its shards
@@ -55,6 +57,9 @@ type receiptKey struct {
 
 type loggedReceipt struct {
 	shard uint32
+	// committed is when the write was committed, as time since the log's
+	// epoch: monotonic, and free of the pointer a time.Time holds.
+	committed time.Duration
 	Receipt
 }
 
@@ -63,6 +68,8 @@ type loggedReceipt struct {
 // no pointers, so it costs the garbage collector nothing, and it grows only
 // as receipts come (a single node, whose writes carry no WriteID, has none).
 type receiptLog struct {
+	epoch time.Time // carries the monotonic clock reading ages are taken on
+
 	mu   sync.Mutex
 	size int
 	ring []loggedReceipt // grows to size, then wraps at next
@@ -71,17 +78,18 @@ type receiptLog struct {
 }
 
 func newReceiptLog(size int) *receiptLog {
-	return &receiptLog{size: size, byID: map[receiptKey]int{}}
+	return &receiptLog{epoch: time.Now(), size: size, byID: map[receiptKey]int{}}
 }
 
 func (l *receiptLog) add(shard uint32, rs []Receipt) {
 	if len(rs) == 0 {
 		return
 	}
+	committed := time.Since(l.epoch)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, r := range rs {
-		e := loggedReceipt{shard: shard, Receipt: r}
+		e := loggedReceipt{shard: shard, committed: committed, Receipt: r}
 		var pos int
 		if len(l.ring) < l.size {
 			pos = len(l.ring)
@@ -102,6 +110,7 @@ func (l *receiptLog) add(shard uint32, rs []Receipt) {
 // since returns shard's receipts of writes that took seqs after since,
 // oldest first.
 func (l *receiptLog) since(shard uint32, since uint64) []Receipt {
+	now := time.Since(l.epoch)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []Receipt
@@ -110,7 +119,9 @@ func (l *receiptLog) since(shard uint32, since uint64) []Receipt {
 	for _, part := range [][]loggedReceipt{l.ring[l.next:], l.ring[:l.next]} {
 		for _, e := range part {
 			if e.shard == shard && e.Last > since && e.First <= e.Last {
-				out = append(out, e.Receipt)
+				r := e.Receipt
+				r.Age = now - e.committed
+				out = append(out, r)
 			}
 		}
 	}

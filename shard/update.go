@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -214,10 +213,6 @@ func (sh *Shard) apply(batch []*updateReq) {
 	if err == nil {
 		if purged {
 			sh.store.receipts.forget(sh.handle())
-		}
-		committed := time.Now().UnixNano()
-		for i := range receipts {
-			receipts[i].Committed = committed
 		}
 		sh.store.receipts.add(sh.handle(), receipts)
 	}
