@@ -62,8 +62,8 @@ func (o *Options) setDefaults() {
 	}
 	if o.MemTableSize <= 0 {
 		// A flush builds the whole memtable into one level-0 table, in
-		// a builder the pool above keeps: 8 MiB memtables keep those
-		// under 16 MiB each.
+		// a buffer badger's builder pool then keeps (see Open): 8 MiB
+		// memtables keep each under 16 MiB.
 		o.MemTableSize = 8 << 20
 	}
 	if o.Logger == nil {
