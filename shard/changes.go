@@ -2,7 +2,6 @@ package shard
 
 import (
 	"context"
-	"encoding/binary"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -22,81 +21,41 @@ type Change struct {
 // Changes calls fn for each document changed after since, in seq order,
 // until fn returns an error or the index is exhausted.
 func (sh *Shard) Changes(ctx context.Context, since uint64, fn func(Change) error) error {
-	prefix := sh.keys.tagPrefix(tagSeq)
-	return sh.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
-		defer it.Close()
-		for it.Seek(sh.keys.seq(since + 1)); it.Valid(); it.Next() {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			seq := binary.BigEndian.Uint64(it.Item().Key()[len(prefix):])
-			id, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			di, _, err := sh.loadDocInfo(txn, string(id))
-			if err != nil {
-				return err
-			}
-			if di == nil || di.seq != seq {
-				continue // superseded within this snapshot; cannot happen, but be safe
-			}
-			leaves := di.tree.Leaves()
-			if err := fn(Change{Seq: seq, ID: string(id), Deleted: di.tree.Deleted(), Leaves: leaves, Tree: di.tree}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return sh.changes(ctx, since, false, fn)
 }
 
 // ChangesDescending calls fn for each document changed after since, newest
 // first.
 func (sh *Shard) ChangesDescending(ctx context.Context, since uint64, fn func(Change) error) error {
-	prefix := sh.keys.tagPrefix(tagSeq)
+	return sh.changes(ctx, since, true, fn)
+}
+
+func (sh *Shard) changes(ctx context.Context, since uint64, reverse bool, fn func(Change) error) error {
 	return sh.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true, PrefetchValues: true, PrefetchSize: 64})
-		defer it.Close()
-		for it.Seek(sh.keys.tagPrefix(tagSeq + 1)); it.Valid(); it.Next() {
+		return sh.eachChange(txn, since, reverse, func(p seqPair) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			seq := binary.BigEndian.Uint64(it.Item().Key()[len(prefix):])
-			if seq <= since {
-				return nil
-			}
-			id, err := it.Item().ValueCopy(nil)
+			di, _, err := sh.loadDocInfo(txn, p.id)
 			if err != nil {
 				return err
 			}
-			di, _, err := sh.loadDocInfo(txn, string(id))
-			if err != nil {
-				return err
+			if di == nil || di.seq != p.seq {
+				return nil // stale: the document changed again or was purged
 			}
-			if di == nil || di.seq != seq {
-				continue
-			}
-			if err := fn(Change{Seq: seq, ID: string(id), Deleted: di.tree.Deleted(), Leaves: di.tree.Leaves(), Tree: di.tree}); err != nil {
-				return err
-			}
-		}
-		return nil
+			return fn(Change{Seq: p.seq, ID: p.id, Deleted: di.tree.Deleted(), Leaves: di.tree.Leaves(), Tree: di.tree})
+		})
 	})
 }
 
 // CountChanges counts the documents changed after since: the shard's share
 // of a changes feed's "pending".
 func (sh *Shard) CountChanges(ctx context.Context, since uint64) (int64, error) {
-	prefix := sh.keys.tagPrefix(tagSeq)
 	var n int64
 	err := sh.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-		defer it.Close()
-		for it.Seek(sh.keys.seq(since + 1)); it.Valid(); it.Next() {
-			n++
-		}
-		return nil
+		var err error
+		n, err = sh.countChanges(ctx, txn, since)
+		return err
 	})
 	return n, err
 }

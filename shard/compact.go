@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/divandb/divan/internal/couch"
 )
@@ -11,17 +12,24 @@ import (
 // compactBatch is how many documents one compaction step rewrites.
 const compactBatch = 500
 
-// StartCompaction drops the bodies of replaced (non-leaf) revisions in the
-// background, as CouchDB's database compaction does. It returns at once;
-// Compacting reports progress. A compaction already running is left alone.
+// StartCompaction drops the bodies of replaced (non-leaf) revisions and the
+// by-seq index's stale pairs in the background, as CouchDB's database
+// compaction does. It returns at once; Compacting reports progress. A
+// compaction already running is left alone.
 func (sh *Shard) StartCompaction() {
-	if !sh.compacting.CompareAndSwap(false, true) {
+	sh.inBackground(&sh.compacting, "compaction", sh.Compact)
+}
+
+// inBackground runs fn in the background unless running says it already
+// is; fn's context ends when the shard closes.
+func (sh *Shard) inBackground(running *atomic.Bool, what string, fn func(context.Context) error) {
+	if !running.CompareAndSwap(false, true) {
 		return
 	}
 	sh.bg.Add(1)
 	go func() {
 		defer sh.bg.Done()
-		defer sh.compacting.Store(false)
+		defer running.Store(false)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		go func() {
@@ -31,8 +39,8 @@ func (sh *Shard) StartCompaction() {
 			case <-ctx.Done():
 			}
 		}()
-		if err := sh.Compact(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, ErrClosed) {
-			sh.store.log.Error("compaction failed", "shard", sh.name, "err", err)
+		if err := fn(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, ErrClosed) {
+			sh.store.log.Error(what+" failed", "shard", sh.name, "err", err)
 		}
 	}()
 }
@@ -40,8 +48,9 @@ func (sh *Shard) StartCompaction() {
 // Compacting reports whether a background compaction is running.
 func (sh *Shard) Compacting() bool { return sh.compacting.Load() }
 
-// Compact drops the bodies of replaced revisions now, batch by batch
-// through the updater so concurrent writes stay consistent.
+// Compact drops the bodies of replaced revisions and the by-seq index's
+// stale pairs now, batch by batch through the updater so concurrent writes
+// stay consistent.
 func (sh *Shard) Compact(ctx context.Context) error {
 	after := ""
 	for {
@@ -68,9 +77,10 @@ func (sh *Shard) Compact(ctx context.Context) error {
 			}
 		}
 		if after == start {
-			return nil
+			break
 		}
 	}
+	return sh.compactSeqIndex(ctx)
 }
 
 func needsCompaction(t *couch.RevTree) bool {
@@ -87,6 +97,9 @@ func needsCompaction(t *couch.RevTree) bool {
 // applyCompact drops interior bodies of the given docs inside the batch.
 func (sh *Shard) applyCompact(bt *batchTxn, ids []string, st *stats) error {
 	for _, id := range ids {
+		if err := bt.commitIfFull(sh, *st); err != nil {
+			return err
+		}
 		di, oldSize, err := sh.loadDocInfo(bt.txn, id)
 		if err != nil {
 			return err

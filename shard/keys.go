@@ -11,7 +11,9 @@ import (
 //	0x01 <handle:4> 'm' <meta name>         per-shard metadata
 //	0x01 <handle:4> 'd' <doc id>            doc info: seq + rev tree
 //	0x01 <handle:4> 'b' <uvarint len(id)> <id> <rev>   revision body
-//	0x01 <handle:4> 's' <seq:8 BE>          by-seq index -> doc id
+//	0x01 <handle:4> 'r' <last seq:8 BE>     by-seq run: (seq, doc id) pairs of one batch
+//	0x01 <handle:4> 'x' <seq:8 BE>          stale by-seq pair (empty value)
+//	0x01 <handle:4> 's' <seq:8 BE>          by-seq entry of older stores -> doc id (migrated at open)
 //	0x01 <handle:4> 'l' <doc id>            _local doc (id without "_local/")
 //	0x01 <handle:4> 'p' <purge seq:8 BE>    purge info
 const (
@@ -21,9 +23,13 @@ const (
 	tagMeta  = 'm'
 	tagDoc   = 'd'
 	tagBody  = 'b'
-	tagSeq   = 's'
-	tagLocal = 'l'
-	tagPurge = 'p'
+	tagRun   = 'r'
+	tagStale = 'x'
+	// tagLegacySeq entries are the by-seq index of stores written before
+	// runs; openShard rewrites them as runs.
+	tagLegacySeq = 's'
+	tagLocal     = 'l'
+	tagPurge     = 'p'
 )
 
 var (
@@ -70,8 +76,16 @@ func (k keys) body(id string, rev string) []byte {
 	return append(b, rev...)
 }
 
-func (k keys) seq(seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(k.tagged(tagSeq, 8), seq)
+func (k keys) run(lastSeq uint64) []byte {
+	return binary.BigEndian.AppendUint64(k.tagged(tagRun, 8), lastSeq)
+}
+
+func (k keys) stale(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(k.tagged(tagStale, 8), seq)
+}
+
+func (k keys) legacySeq(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(k.tagged(tagLegacySeq, 8), seq)
 }
 
 func (k keys) local(id string) []byte {

@@ -16,6 +16,9 @@ import (
 func (sh *Shard) applyPurge(bt *batchTxn, req map[string][]couch.Rev, st *stats) (map[string][]couch.Rev, error) {
 	purged := make(map[string][]couch.Rev, len(req))
 	for id, revs := range req {
+		if err := bt.commitIfFull(sh, *st); err != nil {
+			return nil, err
+		}
 		purged[id] = []couch.Rev{}
 		di, oldSize, err := sh.loadDocInfo(bt.txn, id)
 		if err != nil {
@@ -48,7 +51,7 @@ func (sh *Shard) applyPurge(bt *batchTxn, req map[string][]couch.Rev, st *stats)
 		if err := bt.set(sh.keys.purge(st.PurgeSeq), info); err != nil {
 			return nil, err
 		}
-		if err := bt.delete(sh.keys.seq(di.seq)); err != nil {
+		if err := bt.supersede(di.seq); err != nil {
 			return nil, err
 		}
 		st.Active -= int64(oldSize)
@@ -68,9 +71,7 @@ func (sh *Shard) applyPurge(bt *batchTxn, req map[string][]couch.Rev, st *stats)
 		st.External += di.winnerSize
 		st.UpdateSeq++
 		di.seq = st.UpdateSeq
-		if err := bt.set(sh.keys.seq(di.seq), []byte(id)); err != nil {
-			return nil, err
-		}
+		bt.indexChange(di.seq, id)
 		v, err := di.encode()
 		if err != nil {
 			return nil, err

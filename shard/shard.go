@@ -31,7 +31,13 @@ type Shard struct {
 
 	counts     countCache // recent _all_docs offset counts
 	compacting atomic.Bool
-	bg         sync.WaitGroup // background work (compaction)
+	// staleMarks counts the stale by-seq markers written since the index
+	// was last compacted (updater only); past
+	// Options.StaleSeqsBeforeCompact the updater starts compactSeqIndex,
+	// flagged by compactingSeqs.
+	staleMarks     int
+	compactingSeqs atomic.Bool
+	bg             sync.WaitGroup // background work (compaction)
 
 	reqs    chan *updateReq
 	stop    chan struct{}
@@ -176,6 +182,9 @@ func openShard(s *Store, name string, handle uint32) (*Shard, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load shard %s metadata: %w", name, err)
+	}
+	if err := sh.migrateSeqIndex(); err != nil {
+		return nil, err
 	}
 	go sh.runUpdater()
 	return sh, nil

@@ -43,6 +43,11 @@ type Options struct {
 	// resident in the process before its mappings are trimmed (see
 	// internal/mmaptrim). Zero takes 32 MiB; negative never trims.
 	MappedBudget int64
+	// StaleSeqsBeforeCompact is how many stale by-seq pairs a shard copy
+	// accumulates before it compacts its by-seq index on its own (see
+	// seqindex.go): a feed skips each for the cost of a key, and the
+	// compaction rewrites only the runs holding them. Zero takes 100,000.
+	StaleSeqsBeforeCompact int
 	// OnCommit, when set, is called with the shard's name after every
 	// committed write batch (internal replication and caches listen). It
 	// must not block.
@@ -56,6 +61,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.RevsLimit <= 0 {
 		o.RevsLimit = 1000
+	}
+	if o.StaleSeqsBeforeCompact <= 0 {
+		o.StaleSeqsBeforeCompact = 100_000
 	}
 	if o.DefaultSecurity == nil {
 		o.DefaultSecurity = []byte("{}")

@@ -18,10 +18,13 @@ type updateReq struct {
 	opts    couch.UpdateOptions
 	purge   map[string][]couch.Rev // set for a purge instead of docs
 	compact []string               // set for compaction of these doc ids
-	results []couch.UpdateResult
-	purged  map[string][]couch.Rev
-	err     error
-	done    chan struct{}
+	// compactRuns, set for compaction of the by-seq index, are the last
+	// seqs of runs to rewrite without their stale pairs.
+	compactRuns []uint64
+	results     []couch.UpdateResult
+	purged      map[string][]couch.Rev
+	err         error
+	done        chan struct{}
 }
 
 // Update writes docs and returns one result per doc, in order. A document
@@ -98,35 +101,94 @@ func (sh *Shard) runUpdater() {
 	}
 }
 
-// batchTxn is a write transaction that splits itself when badger says it
-// is too big; all parts commit before any caller is answered.
+// batchTxn is the updater's write transaction. Badger bounds how much one
+// transaction may hold, so a large batch commits in parts: the updater
+// calls full between documents and then commitPart, and every part carries
+// its own by-seq run and stats, so each is complete on its own should the
+// process stop between two of them.
 type batchTxn struct {
-	db  *badger.DB
-	txn *badger.Txn
+	db   *badger.DB
+	keys keys
+	txn  *badger.Txn
+	run  seqRun // by-seq pairs of this part (seqindex.go)
+	// superseded counts the stale markers written, all parts together.
+	superseded int
+
+	// size and count are badger's own estimate of the transaction
+	// (Entry.estimateSizeAndSetThreshold plus its per-entry overhead),
+	// against maxSize and maxCount.
+	size, count       int64
+	maxSize, maxCount int64
+	valueThreshold    int64
+}
+
+func newBatchTxn(sh *Shard) *batchTxn {
+	return &batchTxn{
+		db: sh.db, keys: sh.keys, txn: sh.db.NewTransaction(true),
+		maxSize: sh.db.MaxBatchSize(), maxCount: sh.db.MaxBatchCount(),
+		valueThreshold: sh.db.Opts().ValueThreshold,
+	}
+}
+
+// badgerEntryOverhead is what badger's Txn.modify adds to each entry's
+// estimated size.
+const badgerEntryOverhead = 10
+
+func (b *batchTxn) account(key, val []byte) {
+	size := int64(len(key)) + 2 + badgerEntryOverhead
+	if int64(len(val)) < b.valueThreshold {
+		size += int64(len(val))
+	} else {
+		size += 12 // a value pointer
+	}
+	b.size += size
+	b.count++
 }
 
 func (b *batchTxn) set(key, val []byte) error {
-	err := b.txn.Set(key, val)
-	if errors.Is(err, badger.ErrTxnTooBig) {
-		if err := b.txn.Commit(); err != nil {
-			return err
-		}
-		b.txn = b.db.NewTransaction(true)
-		err = b.txn.Set(key, val)
-	}
-	return err
+	b.account(key, val)
+	return b.txn.Set(key, val)
 }
 
 func (b *batchTxn) setEntry(e *badger.Entry) error {
-	err := b.txn.SetEntry(e)
-	if errors.Is(err, badger.ErrTxnTooBig) {
-		if err := b.txn.Commit(); err != nil {
-			return err
-		}
-		b.txn = b.db.NewTransaction(true)
-		err = b.txn.SetEntry(e)
+	b.account(e.Key, e.Value)
+	return b.txn.SetEntry(e)
+}
+
+func (b *batchTxn) delete(key []byte) error {
+	b.account(key, nil)
+	return b.txn.Delete(key)
+}
+
+// full reports whether the transaction is past half of what badger takes,
+// leaving the other half for the next document's entries.
+func (b *batchTxn) full() bool {
+	return 2*b.size > b.maxSize || 2*b.count > b.maxCount
+}
+
+// commitIfFull commits the part so far when the transaction is full.
+func (b *batchTxn) commitIfFull(sh *Shard, st stats) error {
+	if !b.full() {
+		return nil
 	}
-	return err
+	return b.commitPart(sh, st)
+}
+
+// commitPart writes this part's by-seq run and stats and commits it; the
+// transaction then starts the next part.
+func (b *batchTxn) commitPart(sh *Shard, st stats) error {
+	if err := b.flushRun(); err != nil {
+		return err
+	}
+	if err := b.set(sh.keys.meta(metaStats), st.encode()); err != nil {
+		return err
+	}
+	if err := b.txn.Commit(); err != nil {
+		return err
+	}
+	b.txn = b.db.NewTransaction(true)
+	b.size, b.count = 0, 0
+	return nil
 }
 
 // metaDeleted is the badger user-meta bit on a doc info entry whose
@@ -143,25 +205,13 @@ func (sh *Shard) putDocInfo(bt *batchTxn, id string, info []byte, deleted bool) 
 	return bt.setEntry(e)
 }
 
-func (b *batchTxn) delete(key []byte) error {
-	err := b.txn.Delete(key)
-	if errors.Is(err, badger.ErrTxnTooBig) {
-		if err := b.txn.Commit(); err != nil {
-			return err
-		}
-		b.txn = b.db.NewTransaction(true)
-		err = b.txn.Delete(key)
-	}
-	return err
-}
-
 func (sh *Shard) apply(batch []*updateReq) {
 	sh.mu.Lock()
 	st := sh.stats
 	limit := sh.revsLimit
 	sh.mu.Unlock()
 
-	bt := &batchTxn{db: sh.db, txn: sh.db.NewTransaction(true)}
+	bt := newBatchTxn(sh)
 	defer func() { bt.txn.Discard() }()
 	var err error
 	var receipts []Receipt
@@ -172,6 +222,8 @@ func (sh *Shard) apply(batch []*updateReq) {
 			purged = true
 		} else if r.compact != nil {
 			err = sh.applyCompact(bt, r.compact, &st)
+		} else if r.compactRuns != nil {
+			err = sh.applyCompactRuns(bt, r.compactRuns, &st)
 		} else {
 			first := st.UpdateSeq + 1
 			var prevMax uint64
@@ -179,6 +231,9 @@ func (sh *Shard) apply(batch []*updateReq) {
 			for i, d := range r.docs {
 				var prev uint64
 				r.results[i], prev, err = sh.applyDoc(bt, d, r.opts, limit, &st)
+				if err == nil {
+					err = bt.commitIfFull(sh, st)
+				}
 				if err != nil {
 					break
 				}
@@ -194,10 +249,7 @@ func (sh *Shard) apply(batch []*updateReq) {
 		}
 	}
 	if err == nil {
-		err = bt.set(sh.keys.meta(metaStats), st.encode())
-	}
-	if err == nil {
-		err = bt.txn.Commit()
+		err = bt.commitPart(sh, st)
 	}
 	if err != nil {
 		err = fmt.Errorf("commit to %s: %w", sh.name, err)
@@ -211,6 +263,7 @@ func (sh *Shard) apply(batch []*updateReq) {
 		}
 	}
 	if err == nil {
+		sh.noteStale(bt.superseded)
 		if purged {
 			sh.store.receipts.forget(sh.handle())
 		}
@@ -459,16 +512,14 @@ func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, 
 	}
 
 	if existed {
-		if err := bt.delete(sh.keys.seq(di.seq)); err != nil {
+		if err := bt.supersede(di.seq); err != nil {
 			return res, 0, err
 		}
 		prevSeq = di.seq
 	}
 	st.UpdateSeq++
 	di.seq = st.UpdateSeq
-	if err := bt.set(sh.keys.seq(di.seq), []byte(d.ID)); err != nil {
-		return res, 0, err
-	}
+	bt.indexChange(di.seq, d.ID)
 	info, err := di.encode()
 	if err != nil {
 		return res, 0, err
