@@ -210,11 +210,7 @@ func TestSeqIndexSameDocTwiceInABatch(t *testing.T) {
 // twice.
 func TestLargeBatchCommitsInParts(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	s, err := Open(ctx, Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openTestStore(t)
 	sh := mustCreate(t, s, "s")
 	// Bodies under the value threshold count in full against badger's
 	// transaction limit (1.2 MB with 8 MiB memtables).
@@ -239,17 +235,7 @@ func TestLargeBatchCommitsInParts(t *testing.T) {
 		t.Fatalf("%d runs, want the batch split into at least 3 parts", runs)
 	}
 	checkIndex(t, sh, want)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err = Open(ctx, Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if sh, err = s.Get("s"); err != nil {
-		t.Fatal(err)
-	}
+	sh = reopen(t, s, "s")
 	info, err := sh.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -263,12 +249,7 @@ func TestLargeBatchCommitsInParts(t *testing.T) {
 // TestMigratesLegacySeqIndex: a store whose by-seq index has one entry per
 // seq, as stores did before runs, serves the same feed once reopened.
 func TestMigratesLegacySeqIndex(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	s, err := Open(ctx, Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openTestStore(t)
 	sh := mustCreate(t, s, "s")
 	want := map[string]uint64{}
 	revs := map[string]couch.Rev{}
@@ -284,7 +265,7 @@ func TestMigratesLegacySeqIndex(t *testing.T) {
 	}
 	// Rewrite the index the old way: one live entry per seq, no runs or
 	// markers.
-	err = s.db.Update(func(txn *badger.Txn) error {
+	err := s.db.Update(func(txn *badger.Txn) error {
 		for id, seq := range want {
 			if err := txn.Set(sh.keys.legacySeq(seq), []byte(id)); err != nil {
 				return err
@@ -300,17 +281,7 @@ func TestMigratesLegacySeqIndex(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err = Open(ctx, Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if sh, err = s.Get("s"); err != nil {
-		t.Fatal(err)
-	}
+	sh = reopen(t, s, "s")
 	if n := countKeys(t, sh, tagLegacySeq); n != 0 {
 		t.Fatalf("%d legacy entries left after migration", n)
 	}
@@ -366,4 +337,23 @@ func TestSeqIndexCompactsItself(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	checkIndex(t, sh, map[string]uint64{"a": 60})
+}
+
+// reopen closes s, opens its directory again (closed at the end of the
+// test) and returns the shard copy name from it.
+func reopen(t *testing.T, s *Store, name string) *Shard {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(context.Background(), s.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	sh, err := s.Get(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sh
 }
