@@ -23,7 +23,9 @@ func (sh *Shard) StartCompaction() {
 // inBackground runs fn in the background unless running says it already
 // is; fn's context ends when the shard closes.
 func (sh *Shard) inBackground(running *atomic.Bool, what string, fn func(context.Context) error) {
-	if !running.CompareAndSwap(false, true) {
+	sh.bgMu.Lock()
+	defer sh.bgMu.Unlock()
+	if sh.stopping || !running.CompareAndSwap(false, true) {
 		return
 	}
 	sh.bg.Add(1)
@@ -97,7 +99,7 @@ func needsCompaction(t *couch.RevTree) bool {
 // applyCompact drops interior bodies of the given docs inside the batch.
 func (sh *Shard) applyCompact(bt *batchTxn, ids []string, st *stats) error {
 	for _, id := range ids {
-		if err := bt.commitIfFull(sh, *st); err != nil {
+		if err := bt.docDone(*st); err != nil {
 			return err
 		}
 		di, oldSize, err := sh.loadDocInfo(bt.txn, id)

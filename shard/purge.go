@@ -16,7 +16,7 @@ import (
 func (sh *Shard) applyPurge(bt *batchTxn, req map[string][]couch.Rev, st *stats) (map[string][]couch.Rev, error) {
 	purged := make(map[string][]couch.Rev, len(req))
 	for id, revs := range req {
-		if err := bt.commitIfFull(sh, *st); err != nil {
+		if err := bt.docDone(*st); err != nil {
 			return nil, err
 		}
 		purged[id] = []couch.Rev{}
@@ -48,7 +48,7 @@ func (sh *Shard) applyPurge(bt *batchTxn, req map[string][]couch.Rev, st *stats)
 			ID   string   `json:"id"`
 			Revs []string `json:"revs"`
 		}{id, revStrings(purged[id])})
-		if err := bt.set(sh.keys.purge(st.PurgeSeq), info); err != nil {
+		if err := bt.setFinal(sh.keys.purge(st.PurgeSeq), info); err != nil {
 			return nil, err
 		}
 		if err := bt.supersede(di.seq); err != nil {
@@ -58,7 +58,7 @@ func (sh *Shard) applyPurge(bt *batchTxn, req map[string][]couch.Rev, st *stats)
 		st.External -= di.winnerSize
 		if di.tree.Len() == 0 {
 			adjustCounts(st, true, wasDeleted, false, false)
-			if err := bt.delete(sh.keys.doc(id)); err != nil {
+			if err := bt.deleteFinal(sh.keys.doc(id)); err != nil {
 				return nil, err
 			}
 			continue

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/dgraph-io/badger/v4"
@@ -106,7 +107,7 @@ func (b *batchTxn) indexChange(seq uint64, id string) { b.run.add(seq, id) }
 // supersede marks seq stale: its document has changed again or is gone.
 func (b *batchTxn) supersede(seq uint64) error {
 	b.superseded++
-	return b.set(b.keys.stale(seq), nil)
+	return b.setFinal(b.keys.stale(seq), nil)
 }
 
 // noteStale counts the markers a committed batch wrote and starts a
@@ -125,7 +126,7 @@ func (b *batchTxn) flushRun() error {
 	if b.run.n == 0 {
 		return nil
 	}
-	if err := b.set(b.keys.run(b.run.last), b.run.encode()); err != nil {
+	if err := b.setFinal(b.keys.run(b.run.last), b.run.encode()); err != nil {
 		return err
 	}
 	b.run.reset()
@@ -137,6 +138,9 @@ func (b *batchTxn) flushRun() error {
 // markers, a key each rather than a doc info read; callers still check the
 // doc info's seq.
 func (sh *Shard) eachChange(txn *badger.Txn, since uint64, reverse bool, fn func(seqPair) error) error {
+	if since == math.MaxUint64 {
+		return nil // nothing after; and since+1 below would wrap
+	}
 	runPrefix := sh.keys.tagPrefix(tagRun)
 	runs := txn.NewIterator(badger.IteratorOptions{Prefix: runPrefix, Reverse: reverse, PrefetchValues: true, PrefetchSize: 16})
 	defer runs.Close()
@@ -198,6 +202,9 @@ func (sh *Shard) eachChange(txn *badger.Txn, since uint64, reverse bool, fn func
 // countChanges counts the live by-seq pairs after since: every pair after
 // since, less the stale markers after since.
 func (sh *Shard) countChanges(ctx context.Context, txn *badger.Txn, since uint64) (int64, error) {
+	if since == math.MaxUint64 {
+		return 0, nil
+	}
 	var n int64
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: sh.keys.tagPrefix(tagRun)})
 	for it.Seek(sh.keys.run(since + 1)); it.Valid(); it.Next() {
@@ -244,13 +251,14 @@ func (sh *Shard) countChanges(ctx context.Context, txn *badger.Txn, since uint64
 func (sh *Shard) migrateSeqIndex() error {
 	const perRun = 1000
 	prefix := sh.keys.tagPrefix(tagLegacySeq)
+	var next uint64 // seek past what is migrated: the deletes stay as tombstones a while
 	for {
 		var run seqRun
 		var old [][]byte
 		err := sh.db.View(func(txn *badger.Txn) error {
 			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
 			defer it.Close()
-			for it.Rewind(); it.Valid() && run.n < perRun; it.Next() {
+			for it.Seek(sh.keys.legacySeq(next)); it.Valid() && run.n < perRun; it.Next() {
 				key := it.Item().KeyCopy(nil)
 				id, err := it.Item().ValueCopy(nil)
 				if err != nil {
@@ -267,9 +275,18 @@ func (sh *Shard) migrateSeqIndex() error {
 		if run.n == 0 {
 			return nil
 		}
+		next = run.last + 1
 		err = sh.db.Update(func(txn *badger.Txn) error {
 			for _, k := range old {
 				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+			// Older stores could commit a split batch's first part without
+			// its stats: never let later seqs be given out again.
+			if run.last > sh.stats.UpdateSeq {
+				sh.stats.UpdateSeq = run.last
+				if err := txn.Set(sh.keys.meta(metaStats), sh.stats.encode()); err != nil {
 					return err
 				}
 			}
@@ -318,7 +335,7 @@ func (sh *Shard) staleRuns(ctx context.Context, from uint64, limit int) (runs []
 // stale pairs, dropping the markers, inside the batch.
 func (sh *Shard) applyCompactRuns(bt *batchTxn, lasts []uint64, st *stats) error {
 	for _, last := range lasts {
-		if err := bt.commitIfFull(sh, *st); err != nil {
+		if err := bt.docDone(*st); err != nil {
 			return err
 		}
 		v, err := getValue(bt.txn, sh.keys.run(last))
@@ -332,6 +349,13 @@ func (sh *Shard) applyCompactRuns(bt *batchTxn, lasts []uint64, st *stats) error
 		if err != nil {
 			return fmt.Errorf("%s: %w", sh.name, err)
 		}
+		// A run's rewrite commits whole: a run holds at most a part's
+		// pairs, so its marker deletes fit in a fresh part.
+		if bt.count+int64(len(pairs))+2*finalEntries > bt.maxCount/2 {
+			if err := bt.commitPart(); err != nil {
+				return err
+			}
+		}
 		var kept seqRun
 		for _, p := range pairs {
 			_, err := bt.txn.Get(sh.keys.stale(p.seq))
@@ -341,7 +365,7 @@ func (sh *Shard) applyCompactRuns(bt *batchTxn, lasts []uint64, st *stats) error
 			case err != nil:
 				return err
 			default:
-				if err := bt.delete(sh.keys.stale(p.seq)); err != nil {
+				if err := bt.deleteFinal(sh.keys.stale(p.seq)); err != nil {
 					return err
 				}
 			}
@@ -349,11 +373,11 @@ func (sh *Shard) applyCompactRuns(bt *batchTxn, lasts []uint64, st *stats) error
 		if kept.n == len(pairs) {
 			continue
 		}
-		if err := bt.delete(sh.keys.run(last)); err != nil {
+		if err := bt.deleteFinal(sh.keys.run(last)); err != nil {
 			return err
 		}
 		if kept.n > 0 {
-			if err := bt.set(sh.keys.run(kept.last), kept.encode()); err != nil {
+			if err := bt.setFinal(sh.keys.run(kept.last), kept.encode()); err != nil {
 				return err
 			}
 		}

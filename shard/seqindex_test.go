@@ -3,9 +3,11 @@ package shard
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -276,6 +278,14 @@ func TestMigratesLegacySeqIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Older stores could commit a part of a batch without its stats.
+	behind := sh.stats
+	behind.UpdateSeq -= 100
+	if err := s.db.Update(func(txn *badger.Txn) error {
+		return txn.Set(sh.keys.meta(metaStats), behind.encode())
+	}); err != nil {
+		t.Fatal(err)
+	}
 	for _, tag := range []byte{tagRun, tagStale} {
 		if err := s.db.DropPrefix(sh.keys.tagPrefix(tag)); err != nil {
 			t.Fatal(err)
@@ -356,4 +366,66 @@ func reopen(t *testing.T, s *Store, name string) *Shard {
 		t.Fatal(err)
 	}
 	return sh
+}
+
+// TestDocumentLargerThanATransaction: a replicated document whose stemming
+// deletes more bodies than one badger transaction holds is written in
+// parts, after the documents before it, and both are in the feed.
+func TestDocumentLargerThanATransaction(t *testing.T) {
+	ctx := context.Background()
+	sh := mustCreate(t, openTestStore(t), "s")
+	ids := make([]string, 20000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%032x", i+1)
+	}
+	docs := []*couch.Doc{
+		{ID: "small", Rev: couch.Rev{Pos: 1, ID: "1a"}, Body: []byte(`{}`)},
+		{ID: "long", Revisions: &couch.RevPath{Start: len(ids), IDs: ids}, Body: []byte(`{}`)},
+	}
+	docs[1].Rev = docs[1].Revisions.Revs()[0]
+	res, err := sh.Update(ctx, docs, couch.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatalf("write %s: %v", r.ID, r.Err)
+		}
+	}
+	checkIndex(t, sh, map[string]uint64{"small": 1, "long": 2})
+	if n, err := sh.CountChanges(ctx, math.MaxUint64); err != nil || n != 0 {
+		t.Fatalf("CountChanges(max) = %d, %v", n, err)
+	}
+}
+
+// TestCloseWhileCompactingItself: closing a store while writes keep
+// starting by-seq compactions neither panics nor hangs.
+func TestCloseWhileCompactingItself(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, Options{Dir: t.TempDir(), StaleSeqsBeforeCompact: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := mustCreate(t, s, "s")
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprint("w", w)
+			var rev couch.Rev
+			for {
+				res, err := sh.Update(ctx, []*couch.Doc{{ID: id, Rev: rev, Body: []byte(`{}`)}}, couch.UpdateOptions{NewEdits: true})
+				if err != nil {
+					return // closed
+				}
+				rev = res[0].Rev
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
 }

@@ -37,12 +37,22 @@ type Shard struct {
 	// flagged by compactingSeqs.
 	staleMarks     int
 	compactingSeqs atomic.Bool
-	bg             sync.WaitGroup // background work (compaction)
+	// bg counts background work (compactions); bgMu guards starting it,
+	// which stops once stopping is set.
+	bg       sync.WaitGroup
+	bgMu     sync.Mutex
+	stopping bool
 
-	reqs    chan *updateReq
-	stop    chan struct{}
-	done    chan struct{}
-	closeMu sync.Once
+	// Writers hold submitMu's read lock while queueing on reqs, so once
+	// close has taken the write lock and set closed, nothing more is
+	// queued and the updater can drain reqs and exit (on quit).
+	reqs     chan *updateReq
+	submitMu sync.RWMutex
+	closed   bool
+	stop     chan struct{} // closed first: background work ends
+	quit     chan struct{} // closed last: the updater drains and exits
+	done     chan struct{} // closed by the updater on exit
+	closeMu  sync.Once
 
 	// notify is closed and replaced after every committed batch, so readers
 	// (changes feeds) can wait for new writes.
@@ -156,6 +166,7 @@ func openShard(s *Store, name string, handle uint32) (*Shard, error) {
 		keys:   newKeys(handle),
 		reqs:   make(chan *updateReq, 256),
 		stop:   make(chan struct{}),
+		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
 		notify: make(chan struct{}),
 	}
@@ -193,8 +204,15 @@ func openShard(s *Store, name string, handle uint32) (*Shard, error) {
 // close stops the updater after it finishes the requests already queued.
 func (sh *Shard) close() {
 	sh.closeMu.Do(func() {
+		sh.bgMu.Lock()
+		sh.stopping = true
+		sh.bgMu.Unlock()
 		close(sh.stop)
-		sh.bg.Wait()
+		sh.bg.Wait() // the updater still serves what background work queues
+		sh.submitMu.Lock()
+		sh.closed = true
+		sh.submitMu.Unlock()
+		close(sh.quit)
 		<-sh.done
 	})
 }

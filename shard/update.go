@@ -51,11 +51,16 @@ func (sh *Shard) Purge(ctx context.Context, revs map[string][]couch.Rev) (map[st
 }
 
 func (sh *Shard) submit(ctx context.Context, r *updateReq) error {
+	sh.submitMu.RLock()
+	if sh.closed {
+		sh.submitMu.RUnlock()
+		return ErrClosed
+	}
 	select {
 	case sh.reqs <- r:
-	case <-sh.stop:
-		return ErrClosed
+		sh.submitMu.RUnlock()
 	case <-ctx.Done():
+		sh.submitMu.RUnlock()
 		return ctx.Err()
 	}
 	// Once queued the write will be applied; waiting for it even when ctx
@@ -73,8 +78,8 @@ func (sh *Shard) runUpdater() {
 		var first *updateReq
 		select {
 		case first = <-sh.reqs:
-		case <-sh.stop:
-			// Apply whatever was queued before the stop, then exit.
+		case <-sh.quit:
+			// Apply whatever was queued before the close, then exit.
 			for {
 				select {
 				case r := <-sh.reqs:
@@ -103,14 +108,27 @@ func (sh *Shard) runUpdater() {
 
 // batchTxn is the updater's write transaction. Badger bounds how much one
 // transaction may hold, so a large batch commits in parts: the updater
-// calls full between documents and then commitPart, and every part carries
-// its own by-seq run and stats, so each is complete on its own should the
-// process stop between two of them.
+// calls docDone after each document, which commits the part once it is
+// past half of badger's bounds, and every part carries its own by-seq run
+// and stats, so each is complete on its own should the process stop
+// between two of them.
+//
+// A single document may need more than a transaction holds (thousands of
+// stemmed revisions or attachments). Its bodies, attachments and stemmed
+// body deletes (set, setEntry, delete) may then be split from the rest:
+// the part before commits with the stats and run as of the last complete
+// document. Its index entries, which must commit together (stale marker,
+// doc info, purge info), and the part's run and stats are written with
+// the final variants, which never split and use the room the others leave
+// them.
 type batchTxn struct {
 	db   *badger.DB
 	keys keys
 	txn  *badger.Txn
 	run  seqRun // by-seq pairs of this part (seqindex.go)
+	// stats are the shard's stats as of the last complete document: what
+	// a part commits.
+	stats stats
 	// superseded counts the stale markers written, all parts together.
 	superseded int
 
@@ -122,9 +140,16 @@ type batchTxn struct {
 	valueThreshold    int64
 }
 
-func newBatchTxn(sh *Shard) *batchTxn {
+// Room kept for a document's final entries and the part's run and stats:
+// four entries at most, each with a key of up to badger's 64 KB.
+const (
+	finalEntries = 8
+	finalSize    = 256 << 10
+)
+
+func newBatchTxn(sh *Shard, st stats) *batchTxn {
 	return &batchTxn{
-		db: sh.db, keys: sh.keys, txn: sh.db.NewTransaction(true),
+		db: sh.db, keys: sh.keys, txn: sh.db.NewTransaction(true), stats: st,
 		maxSize: sh.db.MaxBatchSize(), maxCount: sh.db.MaxBatchCount(),
 		valueThreshold: sh.db.Opts().ValueThreshold,
 	}
@@ -134,29 +159,59 @@ func newBatchTxn(sh *Shard) *batchTxn {
 // estimated size.
 const badgerEntryOverhead = 10
 
-func (b *batchTxn) account(key, val []byte) {
+func (b *batchTxn) entrySize(key, val []byte) int64 {
 	size := int64(len(key)) + 2 + badgerEntryOverhead
 	if int64(len(val)) < b.valueThreshold {
-		size += int64(len(val))
-	} else {
-		size += 12 // a value pointer
+		return size + int64(len(val))
 	}
-	b.size += size
-	b.count++
+	return size + 12 // a value pointer
+}
+
+// room commits the part so far when an entry of size would eat into the
+// room kept for final entries.
+func (b *batchTxn) room(size int64) error {
+	if b.count == 0 || (b.count+1+finalEntries <= b.maxCount && b.size+size+finalSize <= b.maxSize) {
+		return nil
+	}
+	return b.commitPart()
 }
 
 func (b *batchTxn) set(key, val []byte) error {
-	b.account(key, val)
-	return b.txn.Set(key, val)
+	if err := b.room(b.entrySize(key, val)); err != nil {
+		return err
+	}
+	return b.setFinal(key, val)
 }
 
 func (b *batchTxn) setEntry(e *badger.Entry) error {
-	b.account(e.Key, e.Value)
-	return b.txn.SetEntry(e)
+	if err := b.room(b.entrySize(e.Key, e.Value)); err != nil {
+		return err
+	}
+	return b.setEntryFinal(e)
 }
 
 func (b *batchTxn) delete(key []byte) error {
-	b.account(key, nil)
+	if err := b.room(b.entrySize(key, nil)); err != nil {
+		return err
+	}
+	return b.deleteFinal(key)
+}
+
+func (b *batchTxn) setFinal(key, val []byte) error {
+	b.size += b.entrySize(key, val)
+	b.count++
+	return b.txn.Set(key, val)
+}
+
+func (b *batchTxn) setEntryFinal(e *badger.Entry) error {
+	b.size += b.entrySize(e.Key, e.Value)
+	b.count++
+	return b.txn.SetEntry(e)
+}
+
+func (b *batchTxn) deleteFinal(key []byte) error {
+	b.size += b.entrySize(key, nil)
+	b.count++
 	return b.txn.Delete(key)
 }
 
@@ -166,21 +221,23 @@ func (b *batchTxn) full() bool {
 	return 2*b.size > b.maxSize || 2*b.count > b.maxCount
 }
 
-// commitIfFull commits the part so far when the transaction is full.
-func (b *batchTxn) commitIfFull(sh *Shard, st stats) error {
+// docDone records the stats after a complete document (or other unit of
+// work) and commits the part once the transaction is full.
+func (b *batchTxn) docDone(st stats) error {
+	b.stats = st
 	if !b.full() {
 		return nil
 	}
-	return b.commitPart(sh, st)
+	return b.commitPart()
 }
 
 // commitPart writes this part's by-seq run and stats and commits it; the
 // transaction then starts the next part.
-func (b *batchTxn) commitPart(sh *Shard, st stats) error {
+func (b *batchTxn) commitPart() error {
 	if err := b.flushRun(); err != nil {
 		return err
 	}
-	if err := b.set(sh.keys.meta(metaStats), st.encode()); err != nil {
+	if err := b.setFinal(b.keys.meta(metaStats), b.stats.encode()); err != nil {
 		return err
 	}
 	if err := b.txn.Commit(); err != nil {
@@ -202,7 +259,7 @@ func (sh *Shard) putDocInfo(bt *batchTxn, id string, info []byte, deleted bool) 
 	if deleted {
 		e = e.WithMeta(metaDeleted)
 	}
-	return bt.setEntry(e)
+	return bt.setEntryFinal(e)
 }
 
 func (sh *Shard) apply(batch []*updateReq) {
@@ -211,7 +268,7 @@ func (sh *Shard) apply(batch []*updateReq) {
 	limit := sh.revsLimit
 	sh.mu.Unlock()
 
-	bt := newBatchTxn(sh)
+	bt := newBatchTxn(sh, st)
 	defer func() { bt.txn.Discard() }()
 	var err error
 	var receipts []Receipt
@@ -232,7 +289,7 @@ func (sh *Shard) apply(batch []*updateReq) {
 				var prev uint64
 				r.results[i], prev, err = sh.applyDoc(bt, d, r.opts, limit, &st)
 				if err == nil {
-					err = bt.commitIfFull(sh, st)
+					err = bt.docDone(st)
 				}
 				if err != nil {
 					break
@@ -249,7 +306,8 @@ func (sh *Shard) apply(batch []*updateReq) {
 		}
 	}
 	if err == nil {
-		err = bt.commitPart(sh, st)
+		bt.stats = st
+		err = bt.commitPart()
 	}
 	if err != nil {
 		err = fmt.Errorf("commit to %s: %w", sh.name, err)
@@ -262,11 +320,12 @@ func (sh *Shard) apply(batch []*updateReq) {
 			st = sh.stats
 		}
 	}
+	if purged {
+		// Even after a failure: parts of the purge may have committed.
+		sh.store.receipts.forget(sh.handle())
+	}
 	if err == nil {
 		sh.noteStale(bt.superseded)
-		if purged {
-			sh.store.receipts.forget(sh.handle())
-		}
 		sh.store.receipts.add(sh.handle(), receipts)
 	}
 	sh.mu.Lock()
