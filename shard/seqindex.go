@@ -15,9 +15,9 @@ import (
 // kept as runs: one entry per committed write batch, keyed by the batch's
 // last seq and listing the (seq, doc id) pairs of the batch in order. A
 // document rewritten later leaves its old pair in place and gets a stale
-// marker under the old seq; readers skip stale pairs by checking the doc
-// info's seq, and counting subtracts the markers. Compaction rewrites runs
-// without their stale pairs (compactSeqIndex).
+// marker under the old seq; readers skip marked pairs by merging the runs
+// with the markers, and counting subtracts the markers. Compaction rewrites
+// runs without their stale pairs (compactSeqIndex).
 //
 // One entry per batch rather than one per document matters: every badger
 // entry costs a skiplist insert, a log record and its share of every flush
@@ -351,7 +351,7 @@ func (sh *Shard) applyCompactRuns(bt *batchTxn, lasts []uint64, st *stats) error
 		}
 		// A run's rewrite commits whole: a run holds at most a part's
 		// pairs, so its marker deletes fit in a fresh part.
-		if bt.count+int64(len(pairs))+2*finalEntries > bt.maxCount/2 {
+		if bt.count > 0 && bt.count+int64(len(pairs))+2*finalEntries > bt.maxCount/2 {
 			if err := bt.commitPart(); err != nil {
 				return err
 			}

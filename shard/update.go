@@ -141,7 +141,8 @@ type batchTxn struct {
 }
 
 // Room kept for a document's final entries and the part's run and stats:
-// four entries at most, each with a key of up to badger's 64 KB.
+// five entries at most (a purge's purge info, marker and doc info, then run
+// and stats), each with a key of up to badger's 64 KB.
 const (
 	finalEntries = 8
 	finalSize    = 256 << 10
