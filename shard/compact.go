@@ -21,12 +21,13 @@ func (sh *Shard) StartCompaction() {
 }
 
 // inBackground runs fn in the background unless running says it already
-// is; fn's context ends when the shard closes.
-func (sh *Shard) inBackground(running *atomic.Bool, what string, fn func(context.Context) error) {
+// is or the shard is closing, and reports whether it started; fn's context
+// ends when the shard closes.
+func (sh *Shard) inBackground(running *atomic.Bool, what string, fn func(context.Context) error) bool {
 	sh.bgMu.Lock()
 	defer sh.bgMu.Unlock()
 	if sh.stopping || !running.CompareAndSwap(false, true) {
-		return
+		return false
 	}
 	sh.bg.Add(1)
 	go func() {
@@ -45,6 +46,7 @@ func (sh *Shard) inBackground(running *atomic.Bool, what string, fn func(context
 			sh.store.log.Error(what+" failed", "shard", sh.name, "err", err)
 		}
 	}()
+	return true
 }
 
 // Compacting reports whether a background compaction is running.

@@ -31,6 +31,10 @@ type Shard struct {
 
 	counts     countCache // recent _all_docs offset counts
 	compacting atomic.Bool
+	// presence lets the updater skip lookups of new ids (presence.go);
+	// scanningIDs flags the scan that builds it.
+	presence    presenceState
+	scanningIDs atomic.Bool
 	// staleMarks counts the stale by-seq markers written since the index
 	// was last compacted (updater only); past
 	// Options.StaleSeqsBeforeCompact the updater starts compactSeqIndex,

@@ -91,6 +91,10 @@ type Store struct {
 
 	receipts *receiptLog // write receipts of all shards (receipts.go)
 
+	// presenceHook, set by tests only, runs once a presence scan has taken
+	// its snapshot.
+	presenceHook func(*Shard)
+
 	mu     sync.Mutex
 	shards map[string]*Shard // open shard copies by name
 	closed bool

@@ -73,10 +73,20 @@ func (sh *Shard) submit(ctx context.Context, r *updateReq) error {
 // the moment, applies them in one transaction and commits with one fsync.
 func (sh *Shard) runUpdater() {
 	defer close(sh.done)
+	sh.startPresence()
 	batch := make([]*updateReq, 0, 64)
 	for {
+		// A finished presence scan is taken before the next batch.
+		select {
+		case p := <-sh.presence.ready:
+			sh.installPresence(p)
+		default:
+		}
 		var first *updateReq
 		select {
+		case p := <-sh.presence.ready:
+			sh.installPresence(p)
+			continue
 		case first = <-sh.reqs:
 		case <-sh.quit:
 			// Apply whatever was queued before the close, then exit.
@@ -260,6 +270,7 @@ func (sh *Shard) putDocInfo(bt *batchTxn, id string, info []byte, deleted bool) 
 	if deleted {
 		e = e.WithMeta(metaDeleted)
 	}
+	sh.notePresent(id)
 	return bt.setEntryFinal(e)
 }
 
@@ -469,9 +480,12 @@ func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, 
 		res.Rev, res.Err = rev, derr
 		return res, 0, err
 	}
-	di, oldInfoSize, err := sh.loadDocInfo(bt.txn, d.ID)
-	if err != nil {
-		return res, 0, err
+	var di *docInfo
+	var oldInfoSize int
+	if sh.mayHold(d.ID) {
+		if di, oldInfoSize, err = sh.loadDocInfo(bt.txn, d.ID); err != nil {
+			return res, 0, err
+		}
 	}
 	existed := di != nil && di.tree.Len() > 0
 	wasDeleted := existed && di.tree.Deleted()

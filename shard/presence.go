@@ -1,0 +1,173 @@
+package shard
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/bits-and-blooms/bloom/v3"
+	"github.com/dgraph-io/badger/v4"
+)
+
+// The presence filter lets the updater skip the doc-info lookup for ids a
+// shard copy has never held: every new document would otherwise cost a
+// badger read that walks both memtables and every level, and a bulk load is
+// nearly all new documents. It is a Bloom filter of every id with a doc
+// info, so "absent" is certain and "present" only likely (the lookup then
+// happens as before).
+//
+// The filter is the updater's alone: it is consulted and extended only on
+// the updater goroutine, so it needs no lock. At open it is built in the
+// background from a scan of the doc-info keys; until it is ready every
+// lookup goes to badger, and the updater records the ids it writes
+// meanwhile, since the scan's snapshot may predate them.
+//
+// It grows in layers, each twice the size of the one before, so it never
+// needs a rescan; past maxPresenceIDs it is dropped and lookups go to badger
+// again, so a huge shard copy does not pay tens of megabytes for it.
+const (
+	minPresenceIDs = 64 << 10
+	maxPresenceIDs = 16 << 20
+	// presenceFP is each layer's false-positive rate; with layers doubling
+	// from 64Ki ids a copy has at most nine, so below 2% in all.
+	presenceFP = 0.002
+)
+
+// presence is a layered Bloom filter of document ids.
+type presence struct {
+	layers []*bloom.BloomFilter
+	last   uint // ids the newest layer was sized for
+	room   uint // ids the newest layer takes before the next is added
+	total  uint // ids the layers were sized for, together
+}
+
+// newPresence returns an empty filter sized for about n ids, or nil when n
+// is past maxPresenceIDs.
+func newPresence(n uint) *presence {
+	p := &presence{}
+	if !p.grow(max(2*n, minPresenceIDs)) {
+		return nil
+	}
+	return p
+}
+
+func (p *presence) grow(n uint) bool {
+	if p.total+n > maxPresenceIDs {
+		return false
+	}
+	p.layers = append(p.layers, bloom.NewWithEstimates(n, presenceFP))
+	p.last, p.room = n, n
+	p.total += n
+	return true
+}
+
+// mayHold reports whether id may have been added; false is certain.
+func (p *presence) mayHold(id string) bool {
+	for _, l := range p.layers {
+		if l.TestString(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// add records id. It reports false when the filter is full: it must then be
+// dropped, since the id is not in it.
+func (p *presence) add(id []byte) bool {
+	if p.room == 0 && !p.grow(2*p.last) {
+		return false
+	}
+	p.layers[len(p.layers)-1].Add(id)
+	p.room--
+	return true
+}
+
+// presenceState is the updater's view of the filter.
+type presenceState struct {
+	filter *presence // nil: not built (yet), or dropped
+	// building is set while a scan runs; since then holds the ids written
+	// after it started, which its snapshot may not see.
+	building bool
+	since    [][]byte
+	ready    chan *presence // the scan's result, nil when it failed
+}
+
+// startPresence starts building the filter in the background. Updater only.
+func (sh *Shard) startPresence() {
+	sh.mu.Lock()
+	n := sh.stats.DocCount + sh.stats.DocDelCount
+	sh.mu.Unlock()
+	if n > maxPresenceIDs/2 {
+		return
+	}
+	ready := make(chan *presence, 1)
+	if sh.inBackground(&sh.scanningIDs, "presence filter", func(ctx context.Context) error {
+		p, err := sh.scanPresence(ctx, uint(n))
+		ready <- p // buffered: never blocks
+		return err
+	}) {
+		sh.presence.building, sh.presence.ready = true, ready
+	}
+}
+
+// scanPresence builds a filter of every id with a doc info, from a snapshot.
+func (sh *Shard) scanPresence(ctx context.Context, n uint) (*presence, error) {
+	p := newPresence(n)
+	if p == nil {
+		return nil, nil
+	}
+	prefix := sh.keys.tagPrefix(tagDoc)
+	err := sh.db.View(func(txn *badger.Txn) error {
+		if sh.store.presenceHook != nil {
+			sh.store.presenceHook(sh) // tests: writes now are after the snapshot
+		}
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix}) // keys only
+		defer it.Close()
+		n := 0
+		for it.Rewind(); it.Valid(); it.Next() {
+			if n++; n%4096 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if !p.add(it.Item().Key()[len(prefix):]) {
+				p = nil
+				return nil
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scan doc ids: %w", err)
+	}
+	return p, nil
+}
+
+// installPresence takes the scan's result: the ids written while it ran
+// are added, and from now on new ids skip the lookup. Updater only.
+func (sh *Shard) installPresence(p *presence) {
+	ps := &sh.presence
+	since := ps.since
+	ps.building, ps.since, ps.ready = false, nil, nil
+	for _, id := range since {
+		if p == nil || !p.add(id) {
+			return
+		}
+	}
+	ps.filter = p
+}
+
+// mayHold reports whether the copy may hold a doc info for id; false is
+// certain. Updater only.
+func (sh *Shard) mayHold(id string) bool {
+	return sh.presence.filter == nil || sh.presence.filter.mayHold(id)
+}
+
+// notePresent records that id now has a doc info. Updater only.
+func (sh *Shard) notePresent(id string) {
+	ps := &sh.presence
+	if ps.building {
+		ps.since = append(ps.since, []byte(id))
+	}
+	if ps.filter != nil && !ps.filter.add([]byte(id)) {
+		sh.store.log.Info("presence filter full; new ids are looked up", "shard", sh.name)
+		ps.filter = nil
+	}
+}

@@ -1,0 +1,129 @@
+package shard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/divandb/divan/internal/couch"
+)
+
+func TestPresenceFilterLayers(t *testing.T) {
+	p := newPresence(0)
+	const n = 300_000 // past the first two layers (64Ki, 128Ki)
+	for i := range n {
+		if !p.add(fmt.Appendf(nil, "doc-%d", i)) {
+			t.Fatalf("add %d: filter full", i)
+		}
+	}
+	if len(p.layers) < 3 {
+		t.Fatalf("%d layers after %d ids, want at least 3", len(p.layers), n)
+	}
+	for i := range n {
+		if id := fmt.Sprintf("doc-%d", i); !p.mayHold(id) {
+			t.Fatalf("mayHold(%q) = false after add", id)
+		}
+	}
+	fp := 0
+	for i := range 100_000 {
+		if p.mayHold(fmt.Sprintf("other-%d", i)) {
+			fp++
+		}
+	}
+	if fp > 2_000 {
+		t.Errorf("%d false positives in 100,000 unseen ids, want under 2%%", fp)
+	}
+
+	if newPresence(maxPresenceIDs) != nil {
+		t.Error("newPresence past maxPresenceIDs: want nil")
+	}
+	full := newPresence(0)
+	full.room, full.total = 0, maxPresenceIDs-1
+	if full.add([]byte("x")) {
+		t.Error("add past maxPresenceIDs succeeded, want false")
+	}
+}
+
+// TestPresenceNeverHidesADocument writes documents before a reopen, while
+// the presence scan is held just after taking its snapshot (so they are
+// not in it) and after the filter is installed; writing any of them again
+// without a revision must conflict, as it would without the filter.
+func TestPresenceNeverHidesADocument(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	sh := mustCreate(t, s, "p")
+	ids := func(prefix string, n int) []*couch.Doc {
+		docs := make([]*couch.Doc, n)
+		for i := range docs {
+			docs[i] = &couch.Doc{ID: fmt.Sprintf("%s-%05d", prefix, i), Body: []byte(`{"v":1}`)}
+		}
+		return docs
+	}
+	write := func(sh *Shard, docs []*couch.Doc, wantErr error) {
+		t.Helper()
+		for start := 0; start < len(docs); start += 700 {
+			res, err := sh.Update(ctx, docs[start:min(start+700, len(docs))], couch.UpdateOptions{NewEdits: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res {
+				if !errors.Is(r.Err, wantErr) {
+					t.Fatalf("%s: error %v, want %v", r.ID, r.Err, wantErr)
+				}
+			}
+		}
+	}
+	before := ids("before", 3000)
+	write(sh, before, nil)
+
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, s.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	scanStarted, releaseScan := make(chan struct{}), make(chan struct{})
+	s.presenceHook = func(*Shard) {
+		close(scanStarted)
+		<-releaseScan
+	}
+	if sh, err = s.Get("p"); err != nil {
+		t.Fatal(err)
+	}
+	<-scanStarted
+	during := ids("during", 500)
+	write(sh, during, nil)
+	write(sh, before[:100], couch.ErrConflict) // looked up in badger
+	close(releaseScan)
+	for sh.scanningIDs.Load() { // until the scan has handed its result over
+		time.Sleep(time.Millisecond)
+	}
+
+	after := ids("after", 1000)
+	write(sh, after, nil)
+	write(sh, before, couch.ErrConflict)
+	write(sh, during, couch.ErrConflict)
+	write(sh, after, couch.ErrConflict)
+
+	// The same new id twice in one batch: the second sees the first.
+	res, err := sh.Update(ctx, []*couch.Doc{
+		{ID: "twice", Body: []byte(`{}`)}, {ID: "twice", Body: []byte(`{}`)},
+	}, couch.UpdateOptions{NewEdits: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Err != nil || !errors.Is(res[1].Err, couch.ErrConflict) {
+		t.Fatalf("same id twice: %v, %v; want ok then conflict", res[0].Err, res[1].Err)
+	}
+
+	if err := s.Close(); err != nil { // the updater has exited: its state is ours
+		t.Fatal(err)
+	}
+	if sh.presence.filter == nil {
+		t.Fatal("presence filter not installed; the test did not exercise it")
+	}
+}
