@@ -179,6 +179,71 @@ func TestLocalDocs(t *testing.T) {
 	}
 }
 
+// TestLocalDocTombstones: deleting a _local document leaves a tombstone
+// that reads treat as missing and internal replication lists; writing it
+// again continues past the tombstone; replicated writes (new_edits false)
+// are stored at their own revision only when they outrank what is held.
+func TestLocalDocTombstones(t *testing.T) {
+	ctx := context.Background()
+	sh := mustCreate(t, openTestStore(t), "s")
+	local := func(want string) {
+		t.Helper()
+		docs, err := sh.LocalDocs(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		for _, d := range docs {
+			got += fmt.Sprintf("%s 0-%d %v %s;", d.ID, d.Rev, d.Deleted, d.Body)
+		}
+		if got != want {
+			t.Fatalf("LocalDocs: %s\nwant        %s", got, want)
+		}
+	}
+	localSeq := func() uint64 {
+		info, err := sh.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.LocalSeq
+	}
+	r := put(t, sh, &couch.Doc{ID: "_local/x", Body: []byte(`{"a":1}`)}, true)
+	r = put(t, sh, &couch.Doc{ID: "_local/x", Rev: r.Rev, Body: []byte(`{"a":2}`)}, true)
+	if r = put(t, sh, &couch.Doc{ID: "_local/x", Rev: r.Rev, Deleted: true}, true); r.Err != nil || r.Rev.String() != "0-0" {
+		t.Fatalf("delete: %v %v, want 0-0", r.Rev, r.Err)
+	}
+	if _, err := sh.Open(ctx, "_local/x", couch.OpenOptions{}); !errors.Is(err, couch.ErrNotFound) {
+		t.Fatalf("open deleted: %v", err)
+	}
+	local(`_local/x 0-3 true ;`)
+	if r = put(t, sh, &couch.Doc{ID: "_local/x", Deleted: true}, true); !errors.Is(r.Err, couch.ErrNotFound) {
+		t.Fatalf("delete again: %v, want not_found", r.Err)
+	}
+	if r = put(t, sh, &couch.Doc{ID: "_local/x", Body: []byte(`{"a":3}`)}, true); r.Rev.String() != "0-4" {
+		t.Fatalf("recreate: %v, want 0-4 (past the tombstone)", r.Rev)
+	}
+	local(`_local/x 0-4 false {"a":3};`)
+
+	before := localSeq()
+	replicate := func(rev string, deleted bool, body string, want string) {
+		t.Helper()
+		rv, _ := couch.ParseRev(rev)
+		put(t, sh, &couch.Doc{ID: "_local/x", Rev: rv, Deleted: deleted, Body: []byte(body)}, false)
+		local(want)
+	}
+	replicate("0-2", false, `{"old":1}`, `_local/x 0-4 false {"a":3};`) // lower: ignored
+	replicate("0-4", true, ``, `_local/x 0-4 false {"a":3};`)           // same N: live beats tombstone
+	if got := localSeq(); got != before {
+		t.Errorf("ignored replicated writes moved LocalSeq %d -> %d", before, got)
+	}
+	replicate("0-5", true, ``, `_local/x 0-5 true ;`)
+	replicate("0-5", false, `{"b":1}`, `_local/x 0-5 false {"b":1};`)
+	replicate("0-5", false, `{"a":9}`, `_local/x 0-5 false {"b":1};`) // same N: greater body wins
+	if got := localSeq(); got != before+2 {
+		t.Errorf("LocalSeq %d after two replicated changes from %d", got, before)
+	}
+}
+
 func TestDocsRangeAndLookup(t *testing.T) {
 	ctx := context.Background()
 	sh := mustCreate(t, openTestStore(t), "s")
