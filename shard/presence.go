@@ -21,14 +21,16 @@ import (
 // lookup goes to badger, and the updater records the ids it writes
 // meanwhile, since the scan's snapshot may predate them.
 //
-// It grows in layers, each twice the size of the one before, so it never
+// It starts small (a node may hold thousands of small shard copies) and
+// grows in layers, each four times the size of the one before, so it never
 // needs a rescan; past maxPresenceIDs it is dropped and lookups go to badger
 // again, so a huge shard copy does not pay tens of megabytes for it.
 const (
-	minPresenceIDs = 64 << 10
+	minPresenceIDs = 4 << 10 // about 7 KB
 	maxPresenceIDs = 16 << 20
-	// presenceFP is each layer's false-positive rate; with layers doubling
-	// from 64Ki ids a copy has at most nine, so below 2% in all.
+	presenceGrowth = 4
+	// presenceFP is each layer's false-positive rate; with layers growing
+	// fourfold from 4Ki ids a copy has at most seven, so 1.4% in all.
 	presenceFP = 0.002
 )
 
@@ -73,7 +75,7 @@ func (p *presence) mayHold(id string) bool {
 // add records id. It reports false when the filter is full: it must then be
 // dropped, since the id is not in it.
 func (p *presence) add(id []byte) bool {
-	if p.room == 0 && !p.grow(2*p.last) {
+	if p.room == 0 && !p.grow(presenceGrowth*p.last) {
 		return false
 	}
 	p.layers[len(p.layers)-1].Add(id)

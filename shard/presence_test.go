@@ -12,14 +12,14 @@ import (
 
 func TestPresenceFilterLayers(t *testing.T) {
 	p := newPresence(0)
-	const n = 300_000 // past the first two layers (64Ki, 128Ki)
+	const n = 300_000 // into the fourth layer (4Ki, 16Ki, 64Ki, 256Ki ids)
 	for i := range n {
 		if !p.add(fmt.Appendf(nil, "doc-%d", i)) {
 			t.Fatalf("add %d: filter full", i)
 		}
 	}
-	if len(p.layers) < 3 {
-		t.Fatalf("%d layers after %d ids, want at least 3", len(p.layers), n)
+	if len(p.layers) != 4 {
+		t.Fatalf("%d layers after %d ids, want 4", len(p.layers), n)
 	}
 	for i := range n {
 		if id := fmt.Sprintf("doc-%d", i); !p.mayHold(id) {
