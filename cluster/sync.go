@@ -365,9 +365,9 @@ func ReplicatedDoc(ctx context.Context, attData func(ctx context.Context, digest
 // of deleted ones, that outrank what it holds (replication checkpoints must
 // be on every copy, or a client reading through another copy restarts from
 // scratch; a deletion must reach a copy that missed it, or that copy would
-// bring the document back). Versions are ordered by shard.LocalOutranks
-// (generation, then the N of "0-N"), so copies pushing both ways agree;
-// they are written at their own generation and revision (new_edits false). A tombstone is not sent
+// bring the document back). _local revisions are "0-N" counters, ordered
+// by shard.LocalOutranks, so copies pushing both ways agree; they are
+// written at their own revision (new_edits false). A tombstone is not sent
 // to a copy without the document: there is nothing there to delete.
 // It runs only when the source's _local documents changed since the last
 // time (shard.Info.LocalSeq, remembered per pair), so a push does not list
@@ -399,9 +399,7 @@ func pushLocalDocs(ctx context.Context, source SyncCopy, src shard.Info, target 
 		if ok && !shard.LocalOutranks(d, t) || !ok && d.Deleted {
 			continue
 		}
-		// A replicated _local write names the generation in Rev.Pos
-		// (shard.applyLocal).
-		writes = append(writes, &couch.Doc{ID: d.ID, Rev: couch.Rev{Pos: int(d.Gen), ID: strconv.FormatUint(d.Rev, 10)},
+		writes = append(writes, &couch.Doc{ID: d.ID, Rev: couch.Rev{Pos: 0, ID: strconv.FormatUint(d.Rev, 10)},
 			Deleted: d.Deleted, Body: d.Body})
 	}
 	if len(writes) > 0 {

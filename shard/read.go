@@ -164,62 +164,31 @@ func (sh *Shard) loadLocal(txn *badger.Txn, key []byte) (LocalDoc, bool, error) 
 	return d, err == nil, err
 }
 
-// A _local document's badger user-meta: metaDeleted marks a tombstone,
-// metaLocalGen a value that starts with the generation. Values are uvarint
-// generation (when metaLocalGen), uvarint N, then the body (none in a
-// tombstone).
-const metaLocalGen = 2
-
-func encodeLocal(d LocalDoc) (meta byte, v []byte) {
-	v = make([]byte, 0, 2*binary.MaxVarintLen64+len(d.Body))
-	if d.Gen > 0 {
-		meta |= metaLocalGen
-		v = binary.AppendUvarint(v, d.Gen)
-	}
-	v = binary.AppendUvarint(v, d.Rev)
-	if d.Deleted {
-		return meta | metaDeleted, v
-	}
-	return meta, append(v, d.Body...)
-}
-
+// decodeLocal decodes a stored _local document: uvarint N, then the body;
+// a tombstone has metaDeleted and no body.
 func decodeLocal(id []byte, meta byte, v []byte) (LocalDoc, error) {
-	d := LocalDoc{ID: string(id), Deleted: meta&metaDeleted != 0}
-	if meta&metaLocalGen != 0 {
-		n, k := binary.Uvarint(v)
-		if k <= 0 {
-			return LocalDoc{}, fmt.Errorf("shard: corrupt local doc %q", id)
-		}
-		d.Gen, v = n, v[k:]
-	}
 	n, k := binary.Uvarint(v)
 	if k <= 0 {
 		return LocalDoc{}, fmt.Errorf("shard: corrupt local doc %q", id)
 	}
-	d.Rev, d.Body = n, v[k:]
-	return d, nil
+	return LocalDoc{ID: string(id), Rev: n, Deleted: meta&metaDeleted != 0, Body: v[k:]}, nil
 }
 
-// LocalDoc is one _local document: its full id, its generation (how many
-// times it was deleted before this version), the N of its "0-N" revision
-// and its body; or, Deleted, the tombstone a deletion left.
+// LocalDoc is one _local document: its full id, the N of its "0-N"
+// revision, and its body; or, Deleted, the tombstone a deletion left.
 type LocalDoc struct {
 	ID      string
-	Gen     uint64
 	Rev     uint64
 	Deleted bool
 	Body    []byte
 }
 
 // LocalOutranks reports whether _local document a replaces b when copies
-// exchange them: the later generation wins, then the higher N; at the same
-// N a live document beats a tombstone (so a concurrent write is not lost to
-// a deletion) and the greater body beats the lesser, so copies pushing both
-// ways agree.
+// exchange them: the higher N wins; at the same N a live document beats a
+// tombstone (so a concurrent write is not lost to a deletion) and the
+// greater body beats the lesser, so copies pushing both ways agree.
 func LocalOutranks(a, b LocalDoc) bool {
 	switch {
-	case a.Gen != b.Gen:
-		return a.Gen > b.Gen
 	case a.Rev != b.Rev:
 		return a.Rev > b.Rev
 	case a.Deleted != b.Deleted:

@@ -643,26 +643,22 @@ func (sh *Shard) bodySize(txn *badger.Txn, id string, rev couch.Rev) (int64, err
 // applyLocal writes a _local document: revisions are "0-N" with no conflict
 // check, as in CouchDB (couch_db_updater:update_local_doc_revs).
 //
-// Internal replication copies _local documents between a range's copies
-// (cluster/sync.go), so a copy that missed a write must not undo it when it
-// pushes its older state. Hence:
-//   - A deletion leaves a tombstone (metaDeleted, the next N, no body)
-//     instead of removing the key; reads treat it as missing.
-//   - Writing the document again starts at 0-1, as in CouchDB, in the next
-//     generation: a count of deletions kept with the document, never shown
-//     to clients. Generation first, then N, orders a document's versions
-//     (LocalOutranks).
+// A deletion leaves a tombstone (the key with metaDeleted and the next N,
+// no body) instead of removing the key: internal replication copies _local
+// documents between a range's copies (cluster/sync.go), and a copy that
+// missed the deletion would otherwise bring the document back. Reads treat
+// a tombstone as missing; writing the document again continues past its N,
+// so the new document outranks the tombstone on every copy.
 //
 // With opts.NewEdits false (internal replication) the document is stored
-// at exactly its generation (carried in d.Rev.Pos, which a _local revision
-// otherwise leaves 0) and N, when that outranks what the copy holds, and
-// is otherwise ignored: changed is then false.
+// at exactly its revision, when it outranks what the copy holds
+// (LocalOutranks), and is otherwise ignored: changed is then false.
 func (sh *Shard) applyLocal(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions) (rev couch.Rev, changed bool, derr, err error) {
 	key := sh.keys.local(d.ID)
 	var given uint64
 	if !d.Rev.IsZero() {
 		n, perr := strconv.ParseUint(d.Rev.ID, 10, 64)
-		if perr != nil || d.Rev.Pos < 0 || d.Rev.Pos != 0 && opts.NewEdits {
+		if perr != nil || d.Rev.Pos != 0 {
 			return couch.Rev{}, false, couch.ErrBadRev, nil
 		}
 		given = n
@@ -671,32 +667,32 @@ func (sh *Shard) applyLocal(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions
 	if err != nil {
 		return couch.Rev{}, false, nil, err
 	}
-	next := LocalDoc{Gen: held.Gen, Rev: given + 1, Deleted: d.Deleted, Body: d.Body}
+	next := given + 1
 	switch {
 	case !opts.NewEdits:
 		if given == 0 {
 			return couch.Rev{}, false, couch.ErrBadRev, nil
 		}
-		next.Gen, next.Rev = uint64(d.Rev.Pos), given
-		if found && !LocalOutranks(next, held) {
+		next = given
+		in := LocalDoc{Rev: given, Deleted: d.Deleted, Body: d.Body}
+		if found && !LocalOutranks(in, held) {
 			return couch.Rev{Pos: 0, ID: strconv.FormatUint(given, 10)}, false, nil, nil
 		}
 	case d.Deleted:
 		if !found || held.Deleted {
 			return couch.Rev{}, false, couch.ErrNotFound, nil
 		}
-		next.Rev = max(given, held.Rev) + 1
+		next = max(given, held.Rev) + 1
 	case found && held.Deleted:
-		next.Gen++
+		next = max(given, held.Rev) + 1
 	}
-	meta, v := encodeLocal(next)
-	if err := bt.setEntry(badger.NewEntry(key, v).WithMeta(meta)); err != nil {
-		return couch.Rev{}, false, nil, err
-	}
+	e := badger.NewEntry(key, binary.AppendUvarint(make([]byte, 0, 10+len(d.Body)), next))
 	if d.Deleted {
-		return couch.Rev{Pos: 0, ID: "0"}, true, nil, nil // CouchDB answers a deletion with 0-0
+		// CouchDB answers a deletion with 0-0.
+		return couch.Rev{Pos: 0, ID: "0"}, true, nil, bt.setEntry(e.WithMeta(metaDeleted))
 	}
-	return couch.Rev{Pos: 0, ID: strconv.FormatUint(next.Rev, 10)}, true, nil, nil
+	e.Value = append(e.Value, d.Body...)
+	return couch.Rev{Pos: 0, ID: strconv.FormatUint(next, 10)}, true, nil, bt.setEntry(e)
 }
 
 // asDocError puts a document-level *couch.Error into res and reports nil, or

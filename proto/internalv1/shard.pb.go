@@ -3415,10 +3415,7 @@ type LocalDoc struct {
 	// body is the raw JSON body.
 	Body []byte `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
 	// deleted marks the tombstone a deletion left (body empty).
-	Deleted bool `protobuf:"varint,4,opt,name=deleted,proto3" json:"deleted,omitempty"`
-	// gen is the document's generation: how many times it was deleted
-	// before this version.
-	Gen           uint64 `protobuf:"varint,5,opt,name=gen,proto3" json:"gen,omitempty"`
+	Deleted       bool `protobuf:"varint,4,opt,name=deleted,proto3" json:"deleted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3479,13 +3476,6 @@ func (x *LocalDoc) GetDeleted() bool {
 		return x.Deleted
 	}
 	return false
-}
-
-func (x *LocalDoc) GetGen() uint64 {
-	if x != nil {
-		return x.Gen
-	}
-	return 0
 }
 
 // LocalDocsResponse answers LocalDocsRequest, in id order.
@@ -4098,13 +4088,12 @@ const file_divan_internal_v1_shard_proto_rawDesc = "" +
 	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\"\x14\n" +
 	"\x12DeleteCopyResponse\"L\n" +
 	"\x10LocalDocsRequest\x128\n" +
-	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\"l\n" +
+	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\"Z\n" +
 	"\bLocalDoc\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03rev\x18\x02 \x01(\x04R\x03rev\x12\x12\n" +
 	"\x04body\x18\x03 \x01(\fR\x04body\x12\x18\n" +
-	"\adeleted\x18\x04 \x01(\bR\adeleted\x12\x10\n" +
-	"\x03gen\x18\x05 \x01(\x04R\x03gen\"D\n" +
+	"\adeleted\x18\x04 \x01(\bR\adeleted\"D\n" +
 	"\x11LocalDocsResponse\x12/\n" +
 	"\x04docs\x18\x01 \x03(\v2\x1b.divan.internal.v1.LocalDocR\x04docs\"y\n" +
 	"\x11PurgeInfosRequest\x128\n" +
