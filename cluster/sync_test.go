@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
 	"testing"
@@ -206,63 +205,6 @@ func TestPushLocalDocs(t *testing.T) {
 			if got := doc.Revisions[0].Rev.String() + " " + string(doc.Revisions[0].Body); got != want {
 				t.Errorf("%s on %s: %s, want %s", id, sh.Name(), got, want)
 			}
-		}
-	}
-}
-
-// TestPushLocalDocDeletion: a _local document deleted while one copy was
-// away stays deleted when that copy comes back and pushes first; the
-// deletion reaches it; writing the document again brings it back on both.
-// A tombstone is not sent where there is nothing to delete.
-func TestPushLocalDocDeletion(t *testing.T) {
-	ctx := context.Background()
-	a, b := twoCopies(t)
-	pushBoth := func(first, second *shard.Shard) {
-		t.Helper()
-		for _, dir := range [][2]*shard.Shard{{first, second}, {second, first}} {
-			if _, err := Push(ctx, dir[0], "n1", dir[1], "n2"); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	open := func(sh *shard.Shard, id string) string {
-		t.Helper()
-		doc, err := sh.Open(ctx, id, couch.OpenOptions{})
-		if errors.Is(err, couch.ErrNotFound) {
-			return "missing"
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return doc.Revisions[0].Rev.String() + " " + string(doc.Revisions[0].Body)
-	}
-	rev := write(t, a, &couch.Doc{ID: "_local/ckpt", Body: []byte(`{"seq":1}`)})
-	pushBoth(a, b)
-	write(t, a, &couch.Doc{ID: "_local/ckpt", Rev: rev, Deleted: true}) // b is away
-	gone := write(t, a, &couch.Doc{ID: "_local/gone", Body: []byte(`{}`)})
-	write(t, a, &couch.Doc{ID: "_local/gone", Rev: gone, Deleted: true})
-
-	pushBoth(b, a) // b comes back and pushes first
-	for _, sh := range []*shard.Shard{a, b} {
-		if got := open(sh, "_local/ckpt"); got != "missing" {
-			t.Errorf("deleted _local/ckpt on %s: %s, want missing", sh.Name(), got)
-		}
-	}
-	docs, err := b.LocalDocs(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range docs {
-		if d.ID == "_local/gone" {
-			t.Errorf("tombstone of _local/gone sent to a copy that never had it: %+v", d)
-		}
-	}
-
-	write(t, b, &couch.Doc{ID: "_local/ckpt", Body: []byte(`{"seq":2}`)})
-	pushBoth(b, a)
-	for _, sh := range []*shard.Shard{a, b} {
-		if got, want := open(sh, "_local/ckpt"), `0-3 {"seq":2}`; got != want {
-			t.Errorf("rewritten _local/ckpt on %s: %s, want %s", sh.Name(), got, want)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package shard
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -134,73 +133,34 @@ func (sh *Shard) readRev(txn *badger.Txn, id string, rev couch.Rev) (couch.Revis
 }
 
 func (sh *Shard) openLocal(txn *badger.Txn, id string) (*couch.Document, error) {
-	d, found, err := sh.loadLocal(txn, sh.keys.local(id))
+	v, err := getValue(txn, sh.keys.local(id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, couch.ErrNotFound
+	}
 	if err != nil {
 		return nil, err
 	}
-	if !found || d.Deleted {
-		return nil, couch.ErrNotFound
+	n, k := binary.Uvarint(v)
+	if k <= 0 {
+		return nil, errors.New("shard: corrupt local doc")
 	}
 	return &couch.Document{ID: id, Revisions: []couch.Revision{{
-		Rev:  couch.Rev{Pos: 0, ID: strconv.FormatUint(d.Rev, 10)},
-		Body: d.Body,
+		Rev:  couch.Rev{Pos: 0, ID: strconv.FormatUint(n, 10)},
+		Body: v[k:],
 	}}}, nil
 }
 
-// loadLocal reads the _local document, or its tombstone, stored at key.
-func (sh *Shard) loadLocal(txn *badger.Txn, key []byte) (LocalDoc, bool, error) {
-	item, err := txn.Get(key)
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return LocalDoc{}, false, nil
-	}
-	if err != nil {
-		return LocalDoc{}, false, err
-	}
-	v, err := item.ValueCopy(nil)
-	if err != nil {
-		return LocalDoc{}, false, err
-	}
-	d, err := decodeLocal(key[len(sh.keys.local("")):], item.UserMeta(), v)
-	return d, err == nil, err
-}
-
-// decodeLocal decodes a stored _local document: uvarint N, then the body;
-// a tombstone has metaDeleted and no body.
-func decodeLocal(id []byte, meta byte, v []byte) (LocalDoc, error) {
-	n, k := binary.Uvarint(v)
-	if k <= 0 {
-		return LocalDoc{}, fmt.Errorf("shard: corrupt local doc %q", id)
-	}
-	return LocalDoc{ID: string(id), Rev: n, Deleted: meta&metaDeleted != 0, Body: v[k:]}, nil
-}
-
 // LocalDoc is one _local document: its full id, the N of its "0-N"
-// revision, and its body; or, Deleted, the tombstone a deletion left.
+// revision, and its body.
 type LocalDoc struct {
-	ID      string
-	Rev     uint64
-	Deleted bool
-	Body    []byte
+	ID   string
+	Rev  uint64
+	Body []byte
 }
 
-// LocalOutranks reports whether _local document a replaces b when copies
-// exchange them: the higher N wins; at the same N a live document beats a
-// tombstone (so a concurrent write is not lost to a deletion) and the
-// greater body beats the lesser, so copies pushing both ways agree.
-func LocalOutranks(a, b LocalDoc) bool {
-	switch {
-	case a.Rev != b.Rev:
-		return a.Rev > b.Rev
-	case a.Deleted != b.Deleted:
-		return !a.Deleted
-	default:
-		return bytes.Compare(a.Body, b.Body) > 0
-	}
-}
-
-// LocalDocs returns every _local document of the copy, tombstones included,
-// in id order. Internal replication uses it to keep _local documents
-// (replication checkpoints) and their deletions on every copy.
+// LocalDocs returns every _local document of the copy, in id order.
+// Internal replication uses it to keep _local documents (replication
+// checkpoints) on every copy.
 func (sh *Shard) LocalDocs(ctx context.Context) ([]LocalDoc, error) {
 	prefix := sh.keys.local("")
 	var out []LocalDoc
@@ -216,11 +176,11 @@ func (sh *Shard) LocalDocs(ctx context.Context) ([]LocalDoc, error) {
 			if err != nil {
 				return err
 			}
-			d, err := decodeLocal(item.Key()[len(prefix):], item.UserMeta(), v)
-			if err != nil {
-				return err
+			n, k := binary.Uvarint(v)
+			if k <= 0 {
+				return fmt.Errorf("shard: corrupt local doc %q", item.Key()[len(prefix):])
 			}
-			out = append(out, d)
+			out = append(out, LocalDoc{ID: string(item.Key()[len(prefix):]), Rev: n, Body: v[k:]})
 		}
 		return nil
 	})

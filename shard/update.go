@@ -473,8 +473,8 @@ func decodeBody(meta byte, v []byte) (deleted bool, atts, body []byte, err error
 func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, limit int, st *stats) (res couch.UpdateResult, prevSeq uint64, err error) {
 	res = couch.UpdateResult{ID: d.ID}
 	if couch.IsLocalID(d.ID) {
-		rev, changed, derr, err := sh.applyLocal(bt, d, opts)
-		if changed && derr == nil && err == nil && !couch.IsInternalLocalID(d.ID) {
+		rev, derr, err := sh.applyLocal(bt, d)
+		if derr == nil && err == nil && !couch.IsInternalLocalID(d.ID) {
 			st.LocalSeq++
 		}
 		res.Rev, res.Err = rev, derr
@@ -642,57 +642,30 @@ func (sh *Shard) bodySize(txn *badger.Txn, id string, rev couch.Rev) (int64, err
 
 // applyLocal writes a _local document: revisions are "0-N" with no conflict
 // check, as in CouchDB (couch_db_updater:update_local_doc_revs).
-//
-// A deletion leaves a tombstone (the key with metaDeleted and the next N,
-// no body) instead of removing the key: internal replication copies _local
-// documents between a range's copies (cluster/sync.go), and a copy that
-// missed the deletion would otherwise bring the document back. Reads treat
-// a tombstone as missing; writing the document again continues past its N,
-// so the new document outranks the tombstone on every copy.
-//
-// With opts.NewEdits false (internal replication) the document is stored
-// at exactly its revision, when it outranks what the copy holds
-// (LocalOutranks), and is otherwise ignored: changed is then false.
-func (sh *Shard) applyLocal(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions) (rev couch.Rev, changed bool, derr, err error) {
+func (sh *Shard) applyLocal(bt *batchTxn, d *couch.Doc) (couch.Rev, error, error) {
 	key := sh.keys.local(d.ID)
-	var given uint64
+	var prev uint64
 	if !d.Rev.IsZero() {
-		n, perr := strconv.ParseUint(d.Rev.ID, 10, 64)
-		if perr != nil || d.Rev.Pos != 0 {
-			return couch.Rev{}, false, couch.ErrBadRev, nil
+		n, err := strconv.ParseUint(d.Rev.ID, 10, 64)
+		if err != nil || d.Rev.Pos != 0 {
+			return couch.Rev{}, couch.ErrBadRev, nil
 		}
-		given = n
+		prev = n
 	}
-	held, found, err := sh.loadLocal(bt.txn, key)
-	if err != nil {
-		return couch.Rev{}, false, nil, err
-	}
-	next := given + 1
-	switch {
-	case !opts.NewEdits:
-		if given == 0 {
-			return couch.Rev{}, false, couch.ErrBadRev, nil
-		}
-		next = given
-		in := LocalDoc{Rev: given, Deleted: d.Deleted, Body: d.Body}
-		if found && !LocalOutranks(in, held) {
-			return couch.Rev{Pos: 0, ID: strconv.FormatUint(given, 10)}, false, nil, nil
-		}
-	case d.Deleted:
-		if !found || held.Deleted {
-			return couch.Rev{}, false, couch.ErrNotFound, nil
-		}
-		next = max(given, held.Rev) + 1
-	case found && held.Deleted:
-		next = max(given, held.Rev) + 1
-	}
-	e := badger.NewEntry(key, binary.AppendUvarint(make([]byte, 0, 10+len(d.Body)), next))
 	if d.Deleted {
-		// CouchDB answers a deletion with 0-0.
-		return couch.Rev{Pos: 0, ID: "0"}, true, nil, bt.setEntry(e.WithMeta(metaDeleted))
+		_, err := bt.txn.Get(key)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return couch.Rev{}, couch.ErrNotFound, nil
+		}
+		if err != nil {
+			return couch.Rev{}, nil, err
+		}
+		return couch.Rev{Pos: 0, ID: "0"}, nil, bt.delete(key)
 	}
-	e.Value = append(e.Value, d.Body...)
-	return couch.Rev{Pos: 0, ID: strconv.FormatUint(next, 10)}, true, nil, bt.setEntry(e)
+	next := prev + 1
+	v := binary.AppendUvarint(make([]byte, 0, 10+len(d.Body)), next)
+	v = append(v, d.Body...)
+	return couch.Rev{Pos: 0, ID: strconv.FormatUint(next, 10)}, nil, bt.set(key, v)
 }
 
 // asDocError puts a document-level *couch.Error into res and reports nil, or

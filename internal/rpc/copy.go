@@ -204,7 +204,7 @@ func (r *RemoteCopy) LocalDocs(ctx context.Context) ([]shard.LocalDoc, error) {
 	}
 	out := make([]shard.LocalDoc, len(resp.GetDocs()))
 	for i, d := range resp.GetDocs() {
-		out[i] = shard.LocalDoc{ID: d.GetId(), Rev: d.GetRev(), Deleted: d.GetDeleted(), Body: d.GetBody()}
+		out[i] = shard.LocalDoc{ID: d.GetId(), Rev: d.GetRev(), Body: d.GetBody()}
 	}
 	return out, nil
 }

@@ -156,7 +156,7 @@ func (s *Server) LocalDocs(ctx context.Context, req *pb.LocalDocsRequest) (*pb.L
 	}
 	out := &pb.LocalDocsResponse{Docs: make([]*pb.LocalDoc, len(docs))}
 	for i, d := range docs {
-		out.Docs[i] = &pb.LocalDoc{Id: d.ID, Rev: d.Rev, Deleted: d.Deleted, Body: d.Body}
+		out.Docs[i] = &pb.LocalDoc{Id: d.ID, Rev: d.Rev, Body: d.Body}
 	}
 	return out, nil
 }

@@ -3413,9 +3413,7 @@ type LocalDoc struct {
 	// rev is N of its "0-N" revision.
 	Rev uint64 `protobuf:"varint,2,opt,name=rev,proto3" json:"rev,omitempty"`
 	// body is the raw JSON body.
-	Body []byte `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
-	// deleted marks the tombstone a deletion left (body empty).
-	Deleted       bool `protobuf:"varint,4,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	Body          []byte `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3469,13 +3467,6 @@ func (x *LocalDoc) GetBody() []byte {
 		return x.Body
 	}
 	return nil
-}
-
-func (x *LocalDoc) GetDeleted() bool {
-	if x != nil {
-		return x.Deleted
-	}
-	return false
 }
 
 // LocalDocsResponse answers LocalDocsRequest, in id order.
@@ -4088,12 +4079,11 @@ const file_divan_internal_v1_shard_proto_rawDesc = "" +
 	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\"\x14\n" +
 	"\x12DeleteCopyResponse\"L\n" +
 	"\x10LocalDocsRequest\x128\n" +
-	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\"Z\n" +
+	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\"@\n" +
 	"\bLocalDoc\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03rev\x18\x02 \x01(\x04R\x03rev\x12\x12\n" +
-	"\x04body\x18\x03 \x01(\fR\x04body\x12\x18\n" +
-	"\adeleted\x18\x04 \x01(\bR\adeleted\"D\n" +
+	"\x04body\x18\x03 \x01(\fR\x04body\"D\n" +
 	"\x11LocalDocsResponse\x12/\n" +
 	"\x04docs\x18\x01 \x03(\v2\x1b.divan.internal.v1.LocalDocR\x04docs\"y\n" +
 	"\x11PurgeInfosRequest\x128\n" +
