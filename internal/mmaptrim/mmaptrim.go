@@ -76,6 +76,12 @@ func (t *Trimmer) Run(ctx context.Context) {
 	if !supported {
 		return
 	}
+	st, err := openStatm()
+	if err != nil {
+		t.log.Warn("mmaptrim: sampling stopped", "err", err)
+		return
+	}
+	defer st.Close()
 	tick := time.NewTicker(t.interval)
 	defer tick.Stop()
 	for {
@@ -84,7 +90,7 @@ func (t *Trimmer) Run(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		resident, err := fileResident()
+		resident, err := st.fileResident()
 		if err != nil {
 			t.log.Warn("mmaptrim: sampling stopped", "err", err)
 			return

@@ -3,7 +3,9 @@ package mmaptrim
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -13,16 +15,34 @@ import (
 
 const supported = true
 
-// fileResident returns the process's resident file-backed and shared
-// memory in bytes: the third field of /proc/self/statm, in pages.
-func fileResident() (int64, error) {
-	b, err := os.ReadFile("/proc/self/statm")
+// statm reads the process's resident file-backed and shared memory: the
+// third field of /proc/self/statm, in pages. The file stays open and is
+// re-read with pread, which regenerates it: a sample is one system call,
+// not three (Run samples every 10 ms in every node).
+type statm struct {
+	f   *os.File
+	buf [256]byte
+}
+
+func openStatm() (*statm, error) {
+	f, err := os.Open("/proc/self/statm")
 	if err != nil {
+		return nil, err
+	}
+	return &statm{f: f}, nil
+}
+
+func (s *statm) Close() error { return s.f.Close() }
+
+// fileResident returns the resident file-backed and shared memory in bytes.
+func (s *statm) fileResident() (int64, error) {
+	n, err := s.f.ReadAt(s.buf[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
 		return 0, err
 	}
-	f := bytes.Fields(b)
+	f := bytes.Fields(s.buf[:n])
 	if len(f) < 3 {
-		return 0, fmt.Errorf("unexpected /proc/self/statm %q", b)
+		return 0, fmt.Errorf("unexpected /proc/self/statm %q", s.buf[:n])
 	}
 	pages, err := strconv.ParseInt(string(f[2]), 10, 64)
 	if err != nil {

@@ -70,7 +70,12 @@ func TestTrimKeepsDataAndDropsResidency(t *testing.T) {
 	for i := range m {
 		m[i] = byte(i % 251)
 	}
-	before, err := fileResident()
+	st, err := openStatm()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	before, err := st.fileResident()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +90,7 @@ func TestTrimKeepsDataAndDropsResidency(t *testing.T) {
 	if advised != size {
 		t.Fatalf("advised %d bytes, want %d", advised, size)
 	}
-	after, err := fileResident()
+	after, err := st.fileResident()
 	if err != nil {
 		t.Fatal(err)
 	}
