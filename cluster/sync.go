@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -362,16 +361,17 @@ func ReplicatedDoc(ctx context.Context, attData func(ctx context.Context, digest
 	return d, nil
 }
 
-// pushLocalDocs copies to target the _local documents it lacks or holds
-// at a lower revision (replication checkpoints must be on every copy, or a
-// client reading through another copy restarts from scratch). _local
-// revisions are "0-N" counters: the higher N wins, and of two different
-// bodies at the same N the greater, so copies pushing both ways agree.
+// pushLocalDocs copies to target the _local documents, and the tombstones
+// of deleted ones, that outrank what it holds or that it lacks (replication
+// checkpoints must be on every copy, or a client reading through another
+// copy restarts from scratch; a deletion must reach a copy that missed it,
+// or that copy would bring the document back). Versions are ordered by
+// their hidden stamps (shard.LocalOutranks), so copies pushing both ways
+// agree; they are written as they are (ReplicateLocal).
 // It runs only when the source's _local documents changed since the last
 // time (shard.Info.LocalSeq, remembered per pair), so a push does not list
 // them every time. Internal replication's own documents are per pair of
-// copies and stay where they are. Deletions are not carried: a deleted
-// _local document leaves no trace to compare.
+// copies and stay where they are.
 func pushLocalDocs(ctx context.Context, source SyncCopy, src shard.Info, target SyncCopy, tgt shard.Info) error {
 	markID := couch.InternalLocalPrefix + "sync-locals-" + src.UUID + "-" + tgt.UUID
 	if src.LocalSeq == 0 || readCheckpoint(ctx, source, markID) == src.LocalSeq {
@@ -380,12 +380,6 @@ func pushLocalDocs(ctx context.Context, source SyncCopy, src shard.Info, target 
 	docs, err := source.LocalDocs(ctx)
 	if err != nil {
 		return fmt.Errorf("push: list local docs: %w", err)
-	}
-	var mine []shard.LocalDoc
-	for _, d := range docs {
-		if !couch.IsInternalLocalID(d.ID) {
-			mine = append(mine, d)
-		}
 	}
 	theirs, err := target.LocalDocs(ctx)
 	if err != nil {
@@ -396,20 +390,18 @@ func pushLocalDocs(ctx context.Context, source SyncCopy, src shard.Info, target 
 		have[d.ID] = d
 	}
 	var writes []*couch.Doc
-	for _, d := range mine {
-		t, ok := have[d.ID]
-		if ok && (t.Rev > d.Rev || t.Rev == d.Rev && bytes.Compare(t.Body, d.Body) >= 0) {
+	for _, d := range docs {
+		if couch.IsInternalLocalID(d.ID) {
 			continue
 		}
-		// A _local write stores revision N+1 over the N it names.
-		prev := couch.Rev{}
-		if d.Rev > 1 {
-			prev = couch.Rev{Pos: 0, ID: strconv.FormatUint(d.Rev-1, 10)}
+		if t, ok := have[d.ID]; ok && !shard.LocalOutranks(d, t) {
+			continue
 		}
-		writes = append(writes, &couch.Doc{ID: d.ID, Rev: prev, Body: d.Body})
+		writes = append(writes, &couch.Doc{ID: d.ID, Rev: couch.Rev{Pos: 0, ID: strconv.FormatUint(d.Rev, 10)},
+			Deleted: d.Deleted, Body: d.Body, LocalVersion: d.Version})
 	}
 	if len(writes) > 0 {
-		if _, err := target.Update(ctx, writes, couch.UpdateOptions{NewEdits: true}); err != nil {
+		if _, err := target.Update(ctx, writes, couch.UpdateOptions{NewEdits: true, ReplicateLocal: true}); err != nil {
 			return fmt.Errorf("push: write local docs: %w", err)
 		}
 	}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"testing"
@@ -181,16 +182,16 @@ func TestSeqHistoryResume(t *testing.T) {
 }
 
 // TestPushLocalDocs: _local documents (replication checkpoints) reach the
-// other copy; the higher "0-N" revision wins, and copies pushing both ways
-// end up the same.
+// other copy; the later write wins, and copies pushing both ways end up the
+// same.
 func TestPushLocalDocs(t *testing.T) {
 	ctx := context.Background()
 	a, b := twoCopies(t)
+	write(t, b, &couch.Doc{ID: "_local/ckpt", Body: []byte(`{"seq":"old"}`)})
+	write(t, b, &couch.Doc{ID: "_local/only-b", Body: []byte(`{"x":1}`)})
 	for i := range 3 {
 		write(t, a, &couch.Doc{ID: "_local/ckpt", Rev: localRev(i), Body: []byte(fmt.Sprintf(`{"seq":%d}`, i))})
 	}
-	write(t, b, &couch.Doc{ID: "_local/ckpt", Body: []byte(`{"seq":"old"}`)})
-	write(t, b, &couch.Doc{ID: "_local/only-b", Body: []byte(`{"x":1}`)})
 	for _, dir := range [][2]*shard.Shard{{a, b}, {b, a}} {
 		if _, err := Push(ctx, dir[0], "n1", dir[1], "n2"); err != nil {
 			t.Fatal(err)
@@ -207,6 +208,85 @@ func TestPushLocalDocs(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestPushLocalDocDeletion: a _local document deleted while one copy was
+// away stays deleted when that copy comes back and pushes first; the
+// deletion reaches it; writing the document again (0-1, as in CouchDB)
+// brings it back on both.
+func TestPushLocalDocDeletion(t *testing.T) {
+	a, b := twoCopies(t)
+	rev := write(t, a, &couch.Doc{ID: "_local/ckpt", Body: []byte(`{"seq":1}`)})
+	pushLocalBoth(t, a, b)
+	write(t, a, &couch.Doc{ID: "_local/ckpt", Rev: rev, Deleted: true}) // b is away
+
+	pushLocalBoth(t, b, a) // b comes back and pushes first
+	for _, sh := range []*shard.Shard{a, b} {
+		if got := openLocal(t, sh, "_local/ckpt"); got != "missing" {
+			t.Errorf("deleted _local/ckpt on %s: %s, want missing", sh.Name(), got)
+		}
+	}
+
+	write(t, b, &couch.Doc{ID: "_local/ckpt", Body: []byte(`{"seq":2}`)})
+	pushLocalBoth(t, b, a)
+	for _, sh := range []*shard.Shard{a, b} {
+		if got, want := openLocal(t, sh, "_local/ckpt"), `0-1 {"seq":2}`; got != want {
+			t.Errorf("rewritten _local/ckpt on %s: %s, want %s", sh.Name(), got, want)
+		}
+	}
+}
+
+// TestPushLocalDocLaterWriteWins: the later write of a _local document
+// wins between copies whatever its "0-N": a write without _rev that reached
+// one copy, and a rewrite on a copy that never saw the deletion before it,
+// both survive the other copy's push.
+func TestPushLocalDocLaterWriteWins(t *testing.T) {
+	a, b := twoCopies(t)
+	rev := localRev(0)
+	for i := range 5 {
+		rev = write(t, a, &couch.Doc{ID: "_local/n", Rev: rev, Body: []byte(fmt.Sprintf(`{"i":%d}`, i))})
+	}
+	pushLocalBoth(t, a, b)
+	write(t, a, &couch.Doc{ID: "_local/n", Body: []byte(`{"reset":true}`)}) // 0-1, a only
+	pushLocalBoth(t, b, a)
+	for _, sh := range []*shard.Shard{a, b} {
+		if got, want := openLocal(t, sh, "_local/n"), `0-1 {"reset":true}`; got != want {
+			t.Errorf("_local/n on %s: %s, want %s", sh.Name(), got, want)
+		}
+	}
+
+	r := write(t, a, &couch.Doc{ID: "_local/gone", Body: []byte(`{}`)}) // b never has it
+	write(t, a, &couch.Doc{ID: "_local/gone", Rev: r, Deleted: true})
+	write(t, b, &couch.Doc{ID: "_local/gone", Body: []byte(`{"new":1}`)}) // while a is away
+	pushLocalBoth(t, a, b)
+	for _, sh := range []*shard.Shard{a, b} {
+		if got, want := openLocal(t, sh, "_local/gone"), `0-1 {"new":1}`; got != want {
+			t.Errorf("_local/gone on %s: %s, want %s", sh.Name(), got, want)
+		}
+	}
+}
+
+// pushLocalBoth pushes first to second, then second to first.
+func pushLocalBoth(t *testing.T, first, second *shard.Shard) {
+	t.Helper()
+	for _, dir := range [][2]*shard.Shard{{first, second}, {second, first}} {
+		if _, err := Push(context.Background(), dir[0], "n1", dir[1], "n2"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// openLocal is a _local document's "rev body", or "missing".
+func openLocal(t *testing.T, sh *shard.Shard, id string) string {
+	t.Helper()
+	doc, err := sh.Open(context.Background(), id, couch.OpenOptions{})
+	if errors.Is(err, couch.ErrNotFound) {
+		return "missing"
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc.Revisions[0].Rev.String() + " " + string(doc.Revisions[0].Body)
 }
 
 // localRev is the revision a _local write names to become 0-(i+1).

@@ -14,7 +14,7 @@ import (
 //	0x01 <handle:4> 'r' <last seq:8 BE>     by-seq run: (seq, doc id) pairs of one batch
 //	0x01 <handle:4> 'x' <seq:8 BE>          stale by-seq pair (empty value)
 //	0x01 <handle:4> 's' <seq:8 BE>          by-seq entry of older stores -> doc id (migrated at open)
-//	0x01 <handle:4> 'l' <doc id>            _local doc (full id, "_local/" included)
+//	0x01 <handle:4> 'l' <doc id>            _local doc or its tombstone (full id)
 //	0x01 <handle:4> 'p' <purge seq:8 BE>    purge info
 const (
 	nsCatalog = 0x00

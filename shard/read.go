@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -133,34 +134,108 @@ func (sh *Shard) readRev(txn *badger.Txn, id string, rev couch.Rev) (couch.Revis
 }
 
 func (sh *Shard) openLocal(txn *badger.Txn, id string) (*couch.Document, error) {
-	v, err := getValue(txn, sh.keys.local(id))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, couch.ErrNotFound
-	}
+	d, found, err := sh.loadLocal(txn, sh.keys.local(id))
 	if err != nil {
 		return nil, err
 	}
-	n, k := binary.Uvarint(v)
-	if k <= 0 {
-		return nil, errors.New("shard: corrupt local doc")
+	if !found || d.Deleted {
+		return nil, couch.ErrNotFound
 	}
 	return &couch.Document{ID: id, Revisions: []couch.Revision{{
-		Rev:  couch.Rev{Pos: 0, ID: strconv.FormatUint(n, 10)},
-		Body: v[k:],
+		Rev:  couch.Rev{Pos: 0, ID: strconv.FormatUint(d.Rev, 10)},
+		Body: d.Body,
 	}}}, nil
 }
 
-// LocalDoc is one _local document: its full id, the N of its "0-N"
-// revision, and its body.
-type LocalDoc struct {
-	ID   string
-	Rev  uint64
-	Body []byte
+// loadLocal reads the _local document, or its tombstone, stored at key.
+func (sh *Shard) loadLocal(txn *badger.Txn, key []byte) (LocalDoc, bool, error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return LocalDoc{}, false, nil
+	}
+	if err != nil {
+		return LocalDoc{}, false, err
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return LocalDoc{}, false, err
+	}
+	d, err := decodeLocal(key[len(sh.keys.local("")):], item.UserMeta(), v)
+	return d, err == nil, err
 }
 
-// LocalDocs returns every _local document of the copy, in id order.
-// Internal replication uses it to keep _local documents (replication
-// checkpoints) on every copy.
+// A _local document's badger user-meta: metaDeleted marks a tombstone,
+// metaLocalVersion a value that starts with the version stamp (values
+// written before stamps existed have none: version 0, older than any
+// stamped one). Values are uvarint stamp (when metaLocalVersion), uvarint
+// N, then the body (none in a tombstone).
+const metaLocalVersion = 2
+
+func encodeLocal(d LocalDoc) (meta byte, v []byte) {
+	v = make([]byte, 0, 2*binary.MaxVarintLen64+len(d.Body))
+	if d.Version > 0 {
+		meta |= metaLocalVersion
+		v = binary.AppendUvarint(v, d.Version)
+	}
+	v = binary.AppendUvarint(v, d.Rev)
+	if d.Deleted {
+		return meta | metaDeleted, v
+	}
+	return meta, append(v, d.Body...)
+}
+
+func decodeLocal(id []byte, meta byte, v []byte) (LocalDoc, error) {
+	d := LocalDoc{ID: string(id), Deleted: meta&metaDeleted != 0}
+	if meta&metaLocalVersion != 0 {
+		n, k := binary.Uvarint(v)
+		if k <= 0 {
+			return LocalDoc{}, fmt.Errorf("shard: corrupt local doc %q", id)
+		}
+		d.Version, v = n, v[k:]
+	}
+	n, k := binary.Uvarint(v)
+	if k <= 0 {
+		return LocalDoc{}, fmt.Errorf("shard: corrupt local doc %q", id)
+	}
+	d.Rev = n
+	if !d.Deleted {
+		d.Body = v[k:]
+	}
+	return d, nil
+}
+
+// LocalDoc is one _local document: its full id, its hidden version stamp
+// (applyLocal), the N of its "0-N" revision and its body; or, Deleted, the
+// tombstone a deletion left.
+type LocalDoc struct {
+	ID      string
+	Version uint64
+	Rev     uint64
+	Deleted bool
+	Body    []byte
+}
+
+// LocalOutranks reports whether _local document a replaces b when copies
+// exchange them: the later version stamp wins; at the same stamp (only
+// documents stored before stamps existed share one) the higher N, then a
+// live document over a tombstone, then the greater body, so copies pushing
+// both ways agree.
+func LocalOutranks(a, b LocalDoc) bool {
+	switch {
+	case a.Version != b.Version:
+		return a.Version > b.Version
+	case a.Rev != b.Rev:
+		return a.Rev > b.Rev
+	case a.Deleted != b.Deleted:
+		return !a.Deleted
+	default:
+		return bytes.Compare(a.Body, b.Body) > 0
+	}
+}
+
+// LocalDocs returns every _local document of the copy, tombstones included,
+// in id order. Internal replication uses it to keep _local documents
+// (replication checkpoints) and their deletions on every copy.
 func (sh *Shard) LocalDocs(ctx context.Context) ([]LocalDoc, error) {
 	prefix := sh.keys.local("")
 	var out []LocalDoc
@@ -176,11 +251,11 @@ func (sh *Shard) LocalDocs(ctx context.Context) ([]LocalDoc, error) {
 			if err != nil {
 				return err
 			}
-			n, k := binary.Uvarint(v)
-			if k <= 0 {
-				return fmt.Errorf("shard: corrupt local doc %q", item.Key()[len(prefix):])
+			d, err := decodeLocal(item.Key()[len(prefix):], item.UserMeta(), v)
+			if err != nil {
+				return err
 			}
-			out = append(out, LocalDoc{ID: string(item.Key()[len(prefix):]), Rev: n, Body: v[k:]})
+			out = append(out, d)
 		}
 		return nil
 	})

@@ -179,6 +179,101 @@ func TestLocalDocs(t *testing.T) {
 	}
 }
 
+// TestLocalDocTombstones: deleting a _local document leaves a tombstone
+// that reads treat as missing and internal replication lists; writing it
+// again starts at 0-1 as in CouchDB; every write stamps a later version;
+// replicated writes are stored as given only when they outrank what is
+// held, and a client's new_edits=false write is an ordinary write.
+func TestLocalDocTombstones(t *testing.T) {
+	ctx := context.Background()
+	sh := mustCreate(t, openTestStore(t), "s")
+	held := func() LocalDoc {
+		t.Helper()
+		docs, err := sh.LocalDocs(ctx)
+		if err != nil || len(docs) != 1 {
+			t.Fatalf("LocalDocs: %v %v, want one", docs, err)
+		}
+		return docs[0]
+	}
+	state := func(d LocalDoc) string { return fmt.Sprintf("0-%d %v %s", d.Rev, d.Deleted, d.Body) }
+	localSeq := func() uint64 {
+		info, err := sh.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.LocalSeq
+	}
+	r := put(t, sh, &couch.Doc{ID: "_local/x", Body: []byte(`{"a":1}`)}, true)
+	v1 := held().Version
+	r = put(t, sh, &couch.Doc{ID: "_local/x", Rev: r.Rev, Body: []byte(`{"a":2}`)}, true)
+	if v2 := held().Version; v2 <= v1 {
+		t.Fatalf("second write stamped %d after %d", v2, v1)
+	}
+	if r = put(t, sh, &couch.Doc{ID: "_local/x", Rev: r.Rev, Deleted: true}, true); r.Err != nil || r.Rev.String() != "0-0" {
+		t.Fatalf("delete: %v %v, want 0-0", r.Rev, r.Err)
+	}
+	if _, err := sh.Open(ctx, "_local/x", couch.OpenOptions{}); !errors.Is(err, couch.ErrNotFound) {
+		t.Fatalf("open deleted: %v", err)
+	}
+	if got := state(held()); got != "0-3 true " {
+		t.Fatalf("tombstone: %s", got)
+	}
+	if r = put(t, sh, &couch.Doc{ID: "_local/x", Deleted: true}, true); !errors.Is(r.Err, couch.ErrNotFound) {
+		t.Fatalf("delete again: %v, want not_found", r.Err)
+	}
+	if r = put(t, sh, &couch.Doc{ID: "_local/x", Body: []byte(`{"a":3}`)}, true); r.Rev.String() != "0-1" {
+		t.Fatalf("recreate: %v, want 0-1 as in CouchDB", r.Rev)
+	}
+	// A client's new_edits=false write is an ordinary one: N+1.
+	if r = put(t, sh, &couch.Doc{ID: "_local/x", Rev: r.Rev, Body: []byte(`{"a":4}`)}, false); r.Rev.String() != "0-2" {
+		t.Fatalf("new_edits=false write: %v, want 0-2", r.Rev)
+	}
+	cur := held()
+
+	before := localSeq()
+	replicate := func(version uint64, n int, deleted bool, body string) {
+		t.Helper()
+		d := &couch.Doc{ID: "_local/x", Rev: couch.Rev{ID: fmt.Sprint(n)}, Deleted: deleted, Body: []byte(body), LocalVersion: version}
+		res, err := sh.Update(ctx, []*couch.Doc{d}, couch.UpdateOptions{NewEdits: true, ReplicateLocal: true})
+		if err != nil || res[0].Err != nil {
+			t.Fatalf("replicate: %v %v", err, res[0].Err)
+		}
+	}
+	expect := func(want string) {
+		t.Helper()
+		if got := state(held()); got != want {
+			t.Fatalf("after a replicated write: %s, want %s", got, want)
+		}
+	}
+	replicate(cur.Version-1, 9, false, `{"old":1}`) // older stamp, higher N: ignored
+	expect(`0-2 false {"a":4}`)
+	replicate(cur.Version, 2, true, ``) // same stamp and N: live beats tombstone
+	expect(`0-2 false {"a":4}`)
+	if got := localSeq(); got != before {
+		t.Errorf("ignored replicated writes moved LocalSeq %d -> %d", before, got)
+	}
+	replicate(cur.Version+1, 1, true, ``) // later stamp, lower N: wins
+	expect(`0-1 true `)
+	replicate(cur.Version+2, 7, false, `{"b":1}`)
+	expect(`0-7 false {"b":1}`)
+	if got := held().Version; got != cur.Version+2 {
+		t.Errorf("replicated stamp %d, want %d as given", got, cur.Version+2)
+	}
+	if got := localSeq(); got != before+2 {
+		t.Errorf("LocalSeq %d after two replicated changes from %d", got, before)
+	}
+	// The next local write stamps past the replicated one even if the clock
+	// is behind it.
+	replicate(1<<62, 8, false, `{"c":1}`)
+	put(t, sh, &couch.Doc{ID: "_local/x", Rev: couch.Rev{ID: "8"}, Body: []byte(`{"d":1}`)}, true)
+	if got := held().Version; got != 1<<62+1 {
+		t.Errorf("stamp after a future one: %d, want %d", got, uint64(1<<62+1))
+	}
+	if r := put(t, sh, &couch.Doc{ID: "_local/x", Rev: couch.Rev{Pos: 1, ID: "1"}, Body: []byte(`{}`)}, true); !errors.Is(r.Err, couch.ErrBadRev) {
+		t.Errorf("client write with rev 1-1: %v, want bad rev", r.Err)
+	}
+}
+
 func TestDocsRangeAndLookup(t *testing.T) {
 	ctx := context.Background()
 	sh := mustCreate(t, openTestStore(t), "s")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -473,8 +474,8 @@ func decodeBody(meta byte, v []byte) (deleted bool, atts, body []byte, err error
 func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, limit int, st *stats) (res couch.UpdateResult, prevSeq uint64, err error) {
 	res = couch.UpdateResult{ID: d.ID}
 	if couch.IsLocalID(d.ID) {
-		rev, derr, err := sh.applyLocal(bt, d)
-		if derr == nil && err == nil && !couch.IsInternalLocalID(d.ID) {
+		rev, changed, derr, err := sh.applyLocal(bt, d, opts)
+		if changed && derr == nil && err == nil && !couch.IsInternalLocalID(d.ID) {
 			st.LocalSeq++
 		}
 		res.Rev, res.Err = rev, derr
@@ -642,30 +643,55 @@ func (sh *Shard) bodySize(txn *badger.Txn, id string, rev couch.Rev) (int64, err
 
 // applyLocal writes a _local document: revisions are "0-N" with no conflict
 // check, as in CouchDB (couch_db_updater:update_local_doc_revs).
-func (sh *Shard) applyLocal(bt *batchTxn, d *couch.Doc) (couch.Rev, error, error) {
+//
+// Internal replication copies _local documents between a range's copies
+// (cluster/sync.go), so a copy that missed a write or a deletion must not
+// undo it when it pushes what it holds. Hence:
+//   - Every version carries a hidden version stamp, a hybrid logical clock:
+//     the wall clock in nanoseconds, or one past the stamp the copy holds
+//     if that is later. The later stamp wins between copies
+//     (LocalOutranks), whatever the N of "0-N", which clients set freely.
+//   - A deletion leaves a tombstone (metaDeleted, a stamp, no body)
+//     instead of removing the key; reads treat it as missing.
+//
+// With opts.ReplicateLocal (internal replication only) the document is
+// stored as given, at its N and d.LocalVersion, when that outranks what
+// the copy holds, and is otherwise ignored: changed is then false.
+func (sh *Shard) applyLocal(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions) (rev couch.Rev, changed bool, derr, err error) {
 	key := sh.keys.local(d.ID)
-	var prev uint64
+	var given uint64
 	if !d.Rev.IsZero() {
-		n, err := strconv.ParseUint(d.Rev.ID, 10, 64)
-		if err != nil || d.Rev.Pos != 0 {
-			return couch.Rev{}, couch.ErrBadRev, nil
+		n, perr := strconv.ParseUint(d.Rev.ID, 10, 64)
+		if perr != nil || d.Rev.Pos != 0 {
+			return couch.Rev{}, false, couch.ErrBadRev, nil
 		}
-		prev = n
+		given = n
+	}
+	held, found, err := sh.loadLocal(bt.txn, key)
+	if err != nil {
+		return couch.Rev{}, false, nil, err
+	}
+	next := LocalDoc{Version: max(uint64(time.Now().UnixNano()), held.Version+1), Rev: given + 1, Deleted: d.Deleted, Body: d.Body}
+	switch {
+	case opts.ReplicateLocal:
+		next.Version, next.Rev = d.LocalVersion, given
+		if found && !LocalOutranks(next, held) {
+			return couch.Rev{Pos: 0, ID: strconv.FormatUint(given, 10)}, false, nil, nil
+		}
+	case d.Deleted:
+		if !found || held.Deleted {
+			return couch.Rev{}, false, couch.ErrNotFound, nil
+		}
+		next.Rev = held.Rev + 1
+	}
+	meta, v := encodeLocal(next)
+	if err := bt.setEntry(badger.NewEntry(key, v).WithMeta(meta)); err != nil {
+		return couch.Rev{}, false, nil, err
 	}
 	if d.Deleted {
-		_, err := bt.txn.Get(key)
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return couch.Rev{}, couch.ErrNotFound, nil
-		}
-		if err != nil {
-			return couch.Rev{}, nil, err
-		}
-		return couch.Rev{Pos: 0, ID: "0"}, nil, bt.delete(key)
+		return couch.Rev{Pos: 0, ID: "0"}, true, nil, nil // CouchDB answers a deletion with 0-0
 	}
-	next := prev + 1
-	v := binary.AppendUvarint(make([]byte, 0, 10+len(d.Body)), next)
-	v = append(v, d.Body...)
-	return couch.Rev{Pos: 0, ID: strconv.FormatUint(next, 10)}, nil, bt.set(key, v)
+	return couch.Rev{Pos: 0, ID: strconv.FormatUint(next.Rev, 10)}, true, nil, nil
 }
 
 // asDocError puts a document-level *couch.Error into res and reports nil, or

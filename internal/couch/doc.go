@@ -118,6 +118,9 @@ type Doc struct {
 	// each. A copy that extends another parent (recreating a deleted
 	// document) or stores attachments computes its own.
 	NewRevID string
+	// LocalVersion is a _local document's hidden version, set only on
+	// internal replication's writes (UpdateOptions.ReplicateLocal).
+	LocalVersion uint64
 }
 
 // Size estimates the bytes d takes in a write: its body, its attachments

@@ -52,6 +52,11 @@ type UpdateOptions struct {
 	// same on every copy it is sent to. A copy keeps a receipt of it, by
 	// which internal replication skips what the peer provably holds.
 	WriteID WriteID
+	// ReplicateLocal marks internal replication's writes of _local
+	// documents (cluster/sync.go): each is stored at exactly its Rev and
+	// LocalVersion when that outranks what the copy holds. Never set from
+	// a client's request.
+	ReplicateLocal bool
 }
 
 // WriteID identifies one write sent to every copy of a range.

@@ -86,13 +86,14 @@ func attsFromProto(atts []*pb.Attachment) []couch.Attachment {
 // out once parsed into Atts: it would only double the bytes sent.
 func docToProto(d *couch.Doc) *pb.Doc {
 	out := &pb.Doc{
-		Id:       d.ID,
-		Rev:      revToProto(d.Rev),
-		Deleted:  d.Deleted,
-		Body:     d.Body,
-		Atts:     attsToProto(d.Atts),
-		AttsSet:  d.Atts != nil,
-		NewRevId: d.NewRevID,
+		Id:           d.ID,
+		Rev:          revToProto(d.Rev),
+		Deleted:      d.Deleted,
+		Body:         d.Body,
+		Atts:         attsToProto(d.Atts),
+		AttsSet:      d.Atts != nil,
+		NewRevId:     d.NewRevID,
+		LocalVersion: d.LocalVersion,
 	}
 	if d.Atts == nil {
 		out.Attachments = d.Attachments
@@ -105,11 +106,12 @@ func docToProto(d *couch.Doc) *pb.Doc {
 
 func docFromProto(d *pb.Doc) *couch.Doc {
 	out := &couch.Doc{
-		ID:       d.GetId(),
-		Rev:      revFromProto(d.GetRev()),
-		Deleted:  d.GetDeleted(),
-		Body:     d.GetBody(),
-		NewRevID: d.GetNewRevId(),
+		ID:           d.GetId(),
+		Rev:          revFromProto(d.GetRev()),
+		Deleted:      d.GetDeleted(),
+		Body:         d.GetBody(),
+		NewRevID:     d.GetNewRevId(),
+		LocalVersion: d.GetLocalVersion(),
 	}
 	if a := d.GetAttachments(); a != nil {
 		out.Attachments = json.RawMessage(a)

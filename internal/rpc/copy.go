@@ -73,7 +73,8 @@ func (r *RemoteCopy) Update(ctx context.Context, docs []*couch.Doc, opts couch.U
 			// cannot match; it is sent without.
 			writeID = opts.WriteID[:]
 		}
-		req := &pb.UpdateRequest{Header: r.header(ctx), Docs: make([]*pb.Doc, n), NewEdits: opts.NewEdits, WriteId: writeID}
+		req := &pb.UpdateRequest{Header: r.header(ctx), Docs: make([]*pb.Doc, n), NewEdits: opts.NewEdits, WriteId: writeID,
+			ReplicateLocal: opts.ReplicateLocal}
 		for i, d := range docs[:n] {
 			req.Docs[i] = docToProto(d)
 		}
@@ -204,7 +205,7 @@ func (r *RemoteCopy) LocalDocs(ctx context.Context) ([]shard.LocalDoc, error) {
 	}
 	out := make([]shard.LocalDoc, len(resp.GetDocs()))
 	for i, d := range resp.GetDocs() {
-		out[i] = shard.LocalDoc{ID: d.GetId(), Rev: d.GetRev(), Body: d.GetBody()}
+		out[i] = shard.LocalDoc{ID: d.GetId(), Version: d.GetVersion(), Rev: d.GetRev(), Deleted: d.GetDeleted(), Body: d.GetBody()}
 	}
 	return out, nil
 }

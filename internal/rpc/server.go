@@ -64,7 +64,7 @@ func (s *Server) Update(ctx context.Context, req *pb.UpdateRequest) (*pb.UpdateR
 	for i, d := range req.GetDocs() {
 		docs[i] = docFromProto(d)
 	}
-	opts := couch.UpdateOptions{NewEdits: req.GetNewEdits()}
+	opts := couch.UpdateOptions{NewEdits: req.GetNewEdits(), ReplicateLocal: req.GetReplicateLocal()}
 	if id := req.GetWriteId(); len(id) == len(opts.WriteID) {
 		opts.WriteID = couch.WriteID(id)
 	}
@@ -156,7 +156,7 @@ func (s *Server) LocalDocs(ctx context.Context, req *pb.LocalDocsRequest) (*pb.L
 	}
 	out := &pb.LocalDocsResponse{Docs: make([]*pb.LocalDoc, len(docs))}
 	for i, d := range docs {
-		out.Docs[i] = &pb.LocalDoc{Id: d.ID, Rev: d.Rev, Body: d.Body}
+		out.Docs[i] = &pb.LocalDoc{Id: d.ID, Version: d.Version, Rev: d.Rev, Deleted: d.Deleted, Body: d.Body}
 	}
 	return out, nil
 }

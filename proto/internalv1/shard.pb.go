@@ -493,7 +493,10 @@ type Doc struct {
 	// new_rev_id is the id of the revision a new_edits write creates over
 	// rev, computed once by the coordinator (couch.Doc.NewRevID); empty when
 	// the copy must compute it.
-	NewRevId      string `protobuf:"bytes,9,opt,name=new_rev_id,json=newRevId,proto3" json:"new_rev_id,omitempty"`
+	NewRevId string `protobuf:"bytes,9,opt,name=new_rev_id,json=newRevId,proto3" json:"new_rev_id,omitempty"`
+	// local_version is a _local document's hidden version, set only with
+	// UpdateRequest.replicate_local (couch.Doc.LocalVersion).
+	LocalVersion  uint64 `protobuf:"varint,10,opt,name=local_version,json=localVersion,proto3" json:"local_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -589,6 +592,13 @@ func (x *Doc) GetNewRevId() string {
 		return x.NewRevId
 	}
 	return ""
+}
+
+func (x *Doc) GetLocalVersion() uint64 {
+	if x != nil {
+		return x.LocalVersion
+	}
+	return 0
 }
 
 // Revision is one revision with its body: couch.Revision.
@@ -758,9 +768,12 @@ type UpdateRequest struct {
 	NewEdits bool `protobuf:"varint,3,opt,name=new_edits,json=newEdits,proto3" json:"new_edits,omitempty"`
 	// write_id names the coordinator's write of the range, the same for
 	// every copy (16 bytes; empty when none): couch.UpdateOptions.WriteID.
-	WriteId       []byte `protobuf:"bytes,4,opt,name=write_id,json=writeId,proto3" json:"write_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	WriteId []byte `protobuf:"bytes,4,opt,name=write_id,json=writeId,proto3" json:"write_id,omitempty"`
+	// replicate_local marks internal replication's writes of _local
+	// documents (couch.UpdateOptions.ReplicateLocal).
+	ReplicateLocal bool `protobuf:"varint,5,opt,name=replicate_local,json=replicateLocal,proto3" json:"replicate_local,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *UpdateRequest) Reset() {
@@ -819,6 +832,13 @@ func (x *UpdateRequest) GetWriteId() []byte {
 		return x.WriteId
 	}
 	return nil
+}
+
+func (x *UpdateRequest) GetReplicateLocal() bool {
+	if x != nil {
+		return x.ReplicateLocal
+	}
+	return false
 }
 
 // UpdateResult is one document's outcome: couch.UpdateResult.
@@ -3413,7 +3433,11 @@ type LocalDoc struct {
 	// rev is N of its "0-N" revision.
 	Rev uint64 `protobuf:"varint,2,opt,name=rev,proto3" json:"rev,omitempty"`
 	// body is the raw JSON body.
-	Body          []byte `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	Body []byte `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	// deleted marks the tombstone a deletion left (body empty).
+	Deleted bool `protobuf:"varint,4,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	// version is the document's hidden version (shard.LocalDoc.Version).
+	Version       uint64 `protobuf:"varint,5,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3467,6 +3491,20 @@ func (x *LocalDoc) GetBody() []byte {
 		return x.Body
 	}
 	return nil
+}
+
+func (x *LocalDoc) GetDeleted() bool {
+	if x != nil {
+		return x.Deleted
+	}
+	return false
+}
+
+func (x *LocalDoc) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
 }
 
 // LocalDocsResponse answers LocalDocsRequest, in id order.
@@ -3880,7 +3918,7 @@ const file_divan_internal_v1_shard_proto_rawDesc = "" +
 	"\afollows\x18\t \x01(\bR\afollows\x12\x17\n" +
 	"\x04data\x18\n" +
 	" \x01(\fH\x00R\x04data\x88\x01\x01B\a\n" +
-	"\x05_data\"\xd8\x02\n" +
+	"\x05_data\"\xfd\x02\n" +
 	"\x03Doc\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12(\n" +
 	"\x03rev\x18\x02 \x01(\v2\x16.divan.internal.v1.RevR\x03rev\x128\n" +
@@ -3891,7 +3929,9 @@ const file_divan_internal_v1_shard_proto_rawDesc = "" +
 	"\x04atts\x18\a \x03(\v2\x1d.divan.internal.v1.AttachmentR\x04atts\x12\x19\n" +
 	"\batts_set\x18\b \x01(\bR\aattsSet\x12\x1c\n" +
 	"\n" +
-	"new_rev_id\x18\t \x01(\tR\bnewRevIdB\a\n" +
+	"new_rev_id\x18\t \x01(\tR\bnewRevId\x12#\n" +
+	"\rlocal_version\x18\n" +
+	" \x01(\x04R\flocalVersionB\a\n" +
 	"\x05_bodyB\x0e\n" +
 	"\f_attachments\"\xbd\x01\n" +
 	"\bRevision\x12(\n" +
@@ -3906,12 +3946,13 @@ const file_divan_internal_v1_shard_proto_rawDesc = "" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x1e\n" +
 	"\brev_tree\x18\x03 \x01(\fH\x00R\arevTree\x88\x01\x01\x129\n" +
 	"\trevisions\x18\x04 \x03(\v2\x1b.divan.internal.v1.RevisionR\trevisionsB\v\n" +
-	"\t_rev_tree\"\xad\x01\n" +
+	"\t_rev_tree\"\xd6\x01\n" +
 	"\rUpdateRequest\x128\n" +
 	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\x12*\n" +
 	"\x04docs\x18\x02 \x03(\v2\x16.divan.internal.v1.DocR\x04docs\x12\x1b\n" +
 	"\tnew_edits\x18\x03 \x01(\bR\bnewEdits\x12\x19\n" +
-	"\bwrite_id\x18\x04 \x01(\fR\awriteId\"x\n" +
+	"\bwrite_id\x18\x04 \x01(\fR\awriteId\x12'\n" +
+	"\x0freplicate_local\x18\x05 \x01(\bR\x0ereplicateLocal\"x\n" +
 	"\fUpdateResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12(\n" +
 	"\x03rev\x18\x02 \x01(\v2\x16.divan.internal.v1.RevR\x03rev\x12.\n" +
@@ -4079,11 +4120,13 @@ const file_divan_internal_v1_shard_proto_rawDesc = "" +
 	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\"\x14\n" +
 	"\x12DeleteCopyResponse\"L\n" +
 	"\x10LocalDocsRequest\x128\n" +
-	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\"@\n" +
+	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\"t\n" +
 	"\bLocalDoc\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03rev\x18\x02 \x01(\x04R\x03rev\x12\x12\n" +
-	"\x04body\x18\x03 \x01(\fR\x04body\"D\n" +
+	"\x04body\x18\x03 \x01(\fR\x04body\x12\x18\n" +
+	"\adeleted\x18\x04 \x01(\bR\adeleted\x12\x18\n" +
+	"\aversion\x18\x05 \x01(\x04R\aversion\"D\n" +
 	"\x11LocalDocsResponse\x12/\n" +
 	"\x04docs\x18\x01 \x03(\v2\x1b.divan.internal.v1.LocalDocR\x04docs\"y\n" +
 	"\x11PurgeInfosRequest\x128\n" +
