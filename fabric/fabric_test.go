@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/divandb/divan/cluster"
 	"github.com/divandb/divan/internal/couch"
@@ -183,4 +184,32 @@ func FuzzUnpackSeq(f *testing.F) {
 			t.Fatalf("repack of %q: %v %v", s, again, err)
 		}
 	})
+}
+
+// TestLocalDocsStampedOnce: fabric stamps each _local write once, for every
+// copy, and the later of two writes of one id in a request wins.
+func TestLocalDocsStampedOnce(t *testing.T) {
+	ctx := context.Background()
+	f := newTestFabric(t)
+	if err := f.CreateDB(ctx, "db", CreateDBOptions{Q: 1}); err != nil {
+		t.Fatal(err)
+	}
+	before := uint64(time.Now().UnixNano())
+	docs := []*couch.Doc{
+		{ID: "_local/x", Body: []byte(`{"first":1}`)},
+		{ID: "_local/x", Rev: couch.Rev{ID: "1"}, Body: []byte(`{"second":1}`)},
+	}
+	if _, err := f.UpdateDocs(ctx, "db", docs, WriteOptions{NewEdits: true}); err != nil {
+		t.Fatal(err)
+	}
+	if docs[0].LocalVersion < before || docs[1].LocalVersion != docs[0].LocalVersion+1 {
+		t.Fatalf("stamps %d, %d: want consecutive, from %d", docs[0].LocalVersion, docs[1].LocalVersion, before)
+	}
+	doc, err := f.OpenDoc(ctx, "db", "_local/x", ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := doc.Revisions[0].Rev.String() + " " + string(doc.Revisions[0].Body); got != `0-2 {"second":1}` {
+		t.Errorf("_local/x: %s, want the second write", got)
+	}
 }

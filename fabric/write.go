@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/divandb/divan/cluster"
 	"github.com/divandb/divan/internal/couch"
@@ -21,7 +22,16 @@ func (f *Fabric) UpdateDocs(ctx context.Context, db string, docs []*couch.Doc, o
 	results := make([]DocResult, len(docs))
 	groups := map[cluster.Range][]int{}
 	var order []cluster.Range
+	// _local documents are stamped once here, for every copy: copies keep
+	// the later stamp (shard.LocalOutranks), so a write that reaches a slow
+	// copy after a later one does not undo it there, and all copies of one
+	// write agree. Distinct per document, so the later of two writes of
+	// one id in one request wins.
+	stamp := uint64(time.Now().UnixNano())
 	for i, d := range docs {
+		if couch.IsLocalID(d.ID) && d.LocalVersion == 0 {
+			d.LocalVersion = stamp + uint64(i)
+		}
 		if d.Atts == nil && d.Attachments != nil {
 			// Decode, compress and digest inline attachments once here,
 			// not on every copy.

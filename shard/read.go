@@ -215,11 +215,10 @@ type LocalDoc struct {
 	Body    []byte
 }
 
-// LocalOutranks reports whether _local document a replaces b when copies
-// exchange them: the later version stamp wins; at the same stamp (only
-// documents stored before stamps existed share one) the higher N, then a
-// live document over a tombstone, then the greater body, so copies pushing
-// both ways agree.
+// LocalOutranks reports whether _local document a replaces b: the later
+// version stamp wins; at the same stamp (documents stored before stamps
+// existed, or one write's copies) the higher N, then a live document over
+// a tombstone, then the greater body, so copies pushing both ways agree.
 func LocalOutranks(a, b LocalDoc) bool {
 	switch {
 	case a.Version != b.Version:

@@ -269,6 +269,19 @@ func TestLocalDocTombstones(t *testing.T) {
 	if got := held().Version; got != 1<<62+1 {
 		t.Errorf("stamp after a future one: %d, want %d", got, uint64(1<<62+1))
 	}
+	// A stamped client write older than the version held (it reached this
+	// copy after a later one) is answered but leaves the later one alone.
+	seq := localSeq()
+	late := &couch.Doc{ID: "_local/x", Rev: couch.Rev{ID: "8"}, Body: []byte(`{"late":1}`), LocalVersion: 1 << 61}
+	if r := put(t, sh, late, true); r.Err != nil || r.Rev.String() != "0-9" {
+		t.Fatalf("late write: %v %v, want 0-9", r.Rev, r.Err)
+	}
+	if got := state(held()); got != `0-9 false {"d":1}` {
+		t.Errorf("after a late write: %s, want the later version kept", got)
+	}
+	if got := localSeq(); got != seq {
+		t.Errorf("a late write moved LocalSeq %d -> %d", seq, got)
+	}
 	if r := put(t, sh, &couch.Doc{ID: "_local/x", Rev: couch.Rev{Pos: 1, ID: "1"}, Body: []byte(`{}`)}, true); !errors.Is(r.Err, couch.ErrBadRev) {
 		t.Errorf("client write with rev 1-1: %v, want bad rev", r.Err)
 	}

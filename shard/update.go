@@ -647,16 +647,19 @@ func (sh *Shard) bodySize(txn *badger.Txn, id string, rev couch.Rev) (int64, err
 // Internal replication copies _local documents between a range's copies
 // (cluster/sync.go), so a copy that missed a write or a deletion must not
 // undo it when it pushes what it holds. Hence:
-//   - Every version carries a hidden version stamp, a hybrid logical clock:
-//     the wall clock in nanoseconds, or one past the stamp the copy holds
-//     if that is later. The later stamp wins between copies
-//     (LocalOutranks), whatever the N of "0-N", which clients set freely.
+//   - Every version carries a hidden stamp, d.LocalVersion: fabric stamps
+//     each client write once with its clock, for all copies. The later
+//     stamp wins (LocalOutranks), whatever the N of "0-N", which clients
+//     set freely; a write older than the version a copy holds (it reached
+//     this copy late) is answered as usual but leaves that version alone.
+//     A write that did not come through fabric is stamped here, past the
+//     version held.
 //   - A deletion leaves a tombstone (metaDeleted, a stamp, no body)
 //     instead of removing the key; reads treat it as missing.
 //
 // With opts.ReplicateLocal (internal replication only) the document is
-// stored as given, at its N and d.LocalVersion, when that outranks what
-// the copy holds, and is otherwise ignored: changed is then false.
+// stored as given, at its N, when it outranks what the copy holds.
+// changed reports whether anything was stored.
 func (sh *Shard) applyLocal(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions) (rev couch.Rev, changed bool, derr, err error) {
 	key := sh.keys.local(d.ID)
 	var given uint64
@@ -671,27 +674,28 @@ func (sh *Shard) applyLocal(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions
 	if err != nil {
 		return couch.Rev{}, false, nil, err
 	}
-	next := LocalDoc{Version: max(uint64(time.Now().UnixNano()), held.Version+1), Rev: given + 1, Deleted: d.Deleted, Body: d.Body}
+	next := LocalDoc{Version: d.LocalVersion, Rev: given + 1, Deleted: d.Deleted, Body: d.Body}
+	if next.Version == 0 {
+		next.Version = max(uint64(time.Now().UnixNano()), held.Version+1)
+	}
 	switch {
 	case opts.ReplicateLocal:
-		next.Version, next.Rev = d.LocalVersion, given
-		if found && !LocalOutranks(next, held) {
-			return couch.Rev{Pos: 0, ID: strconv.FormatUint(given, 10)}, false, nil, nil
-		}
+		next.Rev = given
 	case d.Deleted:
 		if !found || held.Deleted {
 			return couch.Rev{}, false, couch.ErrNotFound, nil
 		}
 		next.Rev = held.Rev + 1
 	}
-	meta, v := encodeLocal(next)
-	if err := bt.setEntry(badger.NewEntry(key, v).WithMeta(meta)); err != nil {
-		return couch.Rev{}, false, nil, err
-	}
+	rev = couch.Rev{Pos: 0, ID: strconv.FormatUint(next.Rev, 10)}
 	if d.Deleted {
-		return couch.Rev{Pos: 0, ID: "0"}, true, nil, nil // CouchDB answers a deletion with 0-0
+		rev.ID = "0" // CouchDB answers a deletion with 0-0
 	}
-	return couch.Rev{Pos: 0, ID: strconv.FormatUint(next.Rev, 10)}, true, nil, nil
+	if found && !LocalOutranks(next, held) {
+		return rev, false, nil, nil
+	}
+	meta, v := encodeLocal(next)
+	return rev, true, nil, bt.setEntry(badger.NewEntry(key, v).WithMeta(meta))
 }
 
 // asDocError puts a document-level *couch.Error into res and reports nil, or
