@@ -282,6 +282,27 @@ func TestLocalDocTombstones(t *testing.T) {
 	if got := localSeq(); got != seq {
 		t.Errorf("a late write moved LocalSeq %d -> %d", seq, got)
 	}
+	// A write naming the version held was made after it, whatever its
+	// coordinator's clock says: it wins, stamped past the held one.
+	named := &couch.Doc{ID: "_local/x", Rev: couch.Rev{ID: "9"}, Body: []byte(`{"e":1}`), LocalVersion: 1 << 61}
+	if r := put(t, sh, named, true); r.Err != nil || r.Rev.String() != "0-10" {
+		t.Fatalf("write naming the held rev: %v %v, want 0-10", r.Rev, r.Err)
+	}
+	if d := held(); state(d) != `0-10 false {"e":1}` || d.Version != 1<<62+2 {
+		t.Errorf("after a write naming the held rev: %s stamp %d, want it kept at %d", state(d), d.Version, uint64(1<<62+2))
+	}
+	// A version stored before stamps (stamp 0) replicates as such and
+	// does not outrank a stamped one.
+	replicate(0, 99, false, `{"legacy":1}`)
+	expect(`0-10 false {"e":1}`)
+	put(t, sh, &couch.Doc{ID: "_local/y", Body: []byte(`{"now":1}`)}, true)
+	legacy := &couch.Doc{ID: "_local/y", Rev: couch.Rev{ID: "5"}, Body: []byte(`{"legacy":1}`)}
+	if _, err := sh.Update(ctx, []*couch.Doc{legacy}, couch.UpdateOptions{NewEdits: true, ReplicateLocal: true}); err != nil {
+		t.Fatal(err)
+	}
+	if doc, err := sh.Open(ctx, "_local/y", couch.OpenOptions{}); err != nil || string(doc.Revisions[0].Body) != `{"now":1}` {
+		t.Errorf("an unstamped replicated version replaced a stamped one: %v %v", doc, err)
+	}
 	if r := put(t, sh, &couch.Doc{ID: "_local/x", Rev: couch.Rev{Pos: 1, ID: "1"}, Body: []byte(`{}`)}, true); !errors.Is(r.Err, couch.ErrBadRev) {
 		t.Errorf("client write with rev 1-1: %v, want bad rev", r.Err)
 	}

@@ -652,8 +652,10 @@ func (sh *Shard) bodySize(txn *badger.Txn, id string, rev couch.Rev) (int64, err
 //     stamp wins (LocalOutranks), whatever the N of "0-N", which clients
 //     set freely; a write older than the version a copy holds (it reached
 //     this copy late) is answered as usual but leaves that version alone.
-//     A write that did not come through fabric is stamped here, past the
-//     version held.
+//     A write that names the version held (its _rev) was made after it and
+//     is stamped past it, so a lagging coordinator clock cannot lose it. A
+//     write that did not come through fabric is stamped past the version
+//     held.
 //   - A deletion leaves a tombstone (metaDeleted, a stamp, no body)
 //     instead of removing the key; reads treat it as missing.
 //
@@ -675,16 +677,20 @@ func (sh *Shard) applyLocal(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions
 		return couch.Rev{}, false, nil, err
 	}
 	next := LocalDoc{Version: d.LocalVersion, Rev: given + 1, Deleted: d.Deleted, Body: d.Body}
-	if next.Version == 0 {
-		next.Version = max(uint64(time.Now().UnixNano()), held.Version+1)
-	}
 	switch {
 	case opts.ReplicateLocal:
-		next.Rev = given
-	case d.Deleted:
-		if !found || held.Deleted {
-			return couch.Rev{}, false, couch.ErrNotFound, nil
-		}
+		next.Rev = given // and the stamp as given, 0 for a version stored before stamps
+	case d.Deleted && (!found || held.Deleted):
+		return couch.Rev{}, false, couch.ErrNotFound, nil
+	case next.Version == 0:
+		next.Version = max(uint64(time.Now().UnixNano()), held.Version+1)
+	case found && !held.Deleted && given == held.Rev:
+		// The write names the version held, so it was made after it
+		// whatever the clocks say (a coordinator's clock may lag the one
+		// that stamped it): it must win.
+		next.Version = max(next.Version, held.Version+1)
+	}
+	if d.Deleted && !opts.ReplicateLocal {
 		next.Rev = held.Rev + 1
 	}
 	rev = couch.Rev{Pos: 0, ID: strconv.FormatUint(next.Rev, 10)}

@@ -118,8 +118,10 @@ type Doc struct {
 	// each. A copy that extends another parent (recreating a deleted
 	// document) or stores attachments computes its own.
 	NewRevID string
-	// LocalVersion is a _local document's hidden version, set only on
-	// internal replication's writes (UpdateOptions.ReplicateLocal).
+	// LocalVersion is a _local document's hidden version stamp: set by
+	// fabric on every write of a _local document (from its clock, once for
+	// all copies) and by internal replication (UpdateOptions.ReplicateLocal)
+	// to the version it copies; see shard.applyLocal.
 	LocalVersion uint64
 }
 

@@ -494,8 +494,8 @@ type Doc struct {
 	// rev, computed once by the coordinator (couch.Doc.NewRevID); empty when
 	// the copy must compute it.
 	NewRevId string `protobuf:"bytes,9,opt,name=new_rev_id,json=newRevId,proto3" json:"new_rev_id,omitempty"`
-	// local_version is a _local document's hidden version, set only with
-	// UpdateRequest.replicate_local (couch.Doc.LocalVersion).
+	// local_version is a _local document's hidden version stamp
+	// (couch.Doc.LocalVersion).
 	LocalVersion  uint64 `protobuf:"varint,10,opt,name=local_version,json=localVersion,proto3" json:"local_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
