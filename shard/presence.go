@@ -90,7 +90,7 @@ type presenceState struct {
 	// building is set while a scan runs; since then holds the ids written
 	// after it started, which its snapshot may not see.
 	building bool
-	since    [][]byte
+	since    []string
 	ready    chan *presence // the scan's result, nil when it failed
 }
 
@@ -150,7 +150,7 @@ func (sh *Shard) installPresence(p *presence) {
 	since := ps.since
 	ps.building, ps.since, ps.ready = false, nil, nil
 	for _, id := range since {
-		if p == nil || !p.add(id) {
+		if p == nil || !p.add([]byte(id)) {
 			return
 		}
 	}
@@ -167,7 +167,7 @@ func (sh *Shard) mayHold(id string) bool {
 func (sh *Shard) notePresent(id string) {
 	ps := &sh.presence
 	if ps.building {
-		ps.since = append(ps.since, []byte(id))
+		ps.since = append(ps.since, id)
 	}
 	if ps.filter != nil && !ps.filter.add([]byte(id)) {
 		sh.store.log.Info("presence filter full; new ids are looked up", "shard", sh.name)

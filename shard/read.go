@@ -134,7 +134,7 @@ func (sh *Shard) readRev(txn *badger.Txn, id string, rev couch.Rev) (couch.Revis
 }
 
 func (sh *Shard) openLocal(txn *badger.Txn, id string) (*couch.Document, error) {
-	d, found, err := sh.loadLocal(txn, sh.keys.local(id))
+	d, found, err := sh.loadLocal(txn, id)
 	if err != nil {
 		return nil, err
 	}
@@ -147,9 +147,9 @@ func (sh *Shard) openLocal(txn *badger.Txn, id string) (*couch.Document, error) 
 	}}}, nil
 }
 
-// loadLocal reads the _local document, or its tombstone, stored at key.
-func (sh *Shard) loadLocal(txn *badger.Txn, key []byte) (LocalDoc, bool, error) {
-	item, err := txn.Get(key)
+// loadLocal reads the _local document id, or its tombstone.
+func (sh *Shard) loadLocal(txn *badger.Txn, id string) (LocalDoc, bool, error) {
+	item, err := txn.Get(sh.keys.local(id))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return LocalDoc{}, false, nil
 	}
@@ -160,7 +160,7 @@ func (sh *Shard) loadLocal(txn *badger.Txn, key []byte) (LocalDoc, bool, error) 
 	if err != nil {
 		return LocalDoc{}, false, err
 	}
-	d, err := decodeLocal(key[len(sh.keys.local("")):], item.UserMeta(), v)
+	d, err := decodeLocal(id, item.UserMeta(), v)
 	return d, err == nil, err
 }
 
@@ -184,8 +184,8 @@ func encodeLocal(d LocalDoc) (meta byte, v []byte) {
 	return meta, append(v, d.Body...)
 }
 
-func decodeLocal(id []byte, meta byte, v []byte) (LocalDoc, error) {
-	d := LocalDoc{ID: string(id), Deleted: meta&metaDeleted != 0}
+func decodeLocal(id string, meta byte, v []byte) (LocalDoc, error) {
+	d := LocalDoc{ID: id, Deleted: meta&metaDeleted != 0}
 	if meta&metaLocalVersion != 0 {
 		n, k := binary.Uvarint(v)
 		if k <= 0 {
@@ -250,7 +250,7 @@ func (sh *Shard) LocalDocs(ctx context.Context) ([]LocalDoc, error) {
 			if err != nil {
 				return err
 			}
-			d, err := decodeLocal(item.Key()[len(prefix):], item.UserMeta(), v)
+			d, err := decodeLocal(string(item.Key()[len(prefix):]), item.UserMeta(), v)
 			if err != nil {
 				return err
 			}

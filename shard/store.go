@@ -121,10 +121,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		// memtables (setDefaults), spread that rewrite over four times the
 		// data of 8 tables of 8 MiB: a 3-node cluster's fourth 6 s
 		// _bulk_docs run fell to 18-21k docs/s with those and held at
-		// 28-31k with these. The updater looks new ids up in its presence
-		// filter, not in level 0 (presence.go);
-		// GET throughput did not change. A 64 MiB first level (badger:
-		// 10 MiB) halves the rewriting of level 1.
+		// 28-31k with these, and GET throughput did not change (the
+		// updater looks new ids up in its presence filter, not in badger:
+		// presence.go). A 64 MiB first level (badger: 10 MiB) halves the
+		// rewriting of level 1.
 		WithNumLevelZeroTables(16).
 		WithNumLevelZeroTablesStall(32).
 		WithBaseLevelSize(64 << 20).

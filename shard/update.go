@@ -672,7 +672,7 @@ func (sh *Shard) applyLocal(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions
 		}
 		given = n
 	}
-	held, found, err := sh.loadLocal(bt.txn, key)
+	held, found, err := sh.loadLocal(bt.txn, d.ID)
 	if err != nil {
 		return couch.Rev{}, false, nil, err
 	}
