@@ -3,6 +3,7 @@ package rpc
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/divandb/divan/internal/couch"
 	pb "github.com/divandb/divan/proto/internalv1"
@@ -104,28 +105,38 @@ func docToProto(d *couch.Doc) *pb.Doc {
 	return out
 }
 
+// docFromProto converts a received document. The strings are copied: a
+// received UpdateRequest's fields alias its buffer (codec.go), and ids and
+// revs may be kept (filters, errors) long after the write, while the bytes
+// fields are only stored.
 func docFromProto(d *pb.Doc) *couch.Doc {
 	out := &couch.Doc{
-		ID:           d.GetId(),
+		ID:           strings.Clone(d.GetId()),
 		Rev:          revFromProto(d.GetRev()),
 		Deleted:      d.GetDeleted(),
 		Body:         d.GetBody(),
-		NewRevID:     d.GetNewRevId(),
+		NewRevID:     strings.Clone(d.GetNewRevId()),
 		LocalVersion: d.GetLocalVersion(),
 	}
+	out.Rev.ID = strings.Clone(out.Rev.ID)
 	if a := d.GetAttachments(); a != nil {
 		out.Attachments = json.RawMessage(a)
 	}
 	if d.GetAttsSet() {
 		out.Atts = attsFromProto(d.GetAtts())
+		for i := range out.Atts {
+			a := &out.Atts[i]
+			a.Name, a.ContentType = strings.Clone(a.Name), strings.Clone(a.ContentType)
+			a.Digest, a.Encoding = strings.Clone(a.Digest), strings.Clone(a.Encoding)
+		}
 		if out.Atts == nil {
 			out.Atts = []couch.Attachment{}
 		}
 	}
 	if p := d.GetRevisions(); p != nil {
-		ids := p.GetIds()
-		if ids == nil {
-			ids = []string{}
+		ids := make([]string, len(p.GetIds()))
+		for i, id := range p.GetIds() {
+			ids[i] = strings.Clone(id)
 		}
 		out.Revisions = &couch.RevPath{Start: int(p.GetStart()), IDs: ids}
 	}

@@ -20,10 +20,10 @@ import (
 // below it by the Client; streams send much smaller batches.
 const MaxMessageSize = 64 << 20
 
-// NewGRPCServer builds the node's gRPC server: interceptors that put the
-// request id in the context, log every call at debug level and turn a
-// handler panic into codes.Internal; message size limits; keepalive settings
-// matching the Client's. extra options are appended (tests add interceptors;
+// NewGRPCServer builds the node's gRPC server: the internal codec
+// (codec.go); interceptors that put the request id in the context, log
+// every call at debug level and turn a handler panic into codes.Internal;
+// message size limits; keepalive settings matching the Client's. extra options are appended (tests add interceptors;
 // ChainUnaryInterceptor and ChainStreamInterceptor accumulate). Register
 // services on it, then Serve a listener.
 func NewGRPCServer(logger *slog.Logger, extra ...grpc.ServerOption) *grpc.Server {
@@ -34,6 +34,7 @@ func NewGRPCServer(logger *slog.Logger, extra ...grpc.ServerOption) *grpc.Server
 	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(requestIDUnary, logUnary(logger), recoverUnary(logger)),
 		grpc.ChainStreamInterceptor(requestIDStream, logStream(logger), recoverStream(logger)),
+		grpc.ForceServerCodecV2(newCodec()),
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.MaxSendMsgSize(MaxMessageSize),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"google.golang.org/grpc"
@@ -51,7 +52,9 @@ func (s *Server) copyOf(h *pb.RequestHeader) (*shard.Shard, error) {
 	if h.GetShard() == "" {
 		return nil, status.Error(codes.InvalidArgument, "rpc: request names no shard copy")
 	}
-	return s.store.Get(h.GetShard())
+	// A copy: an UpdateRequest's strings alias its buffer (codec.go), and
+	// Get may keep the name.
+	return s.store.Get(strings.Clone(h.GetShard()))
 }
 
 // Update implements pb.ShardServiceServer.
