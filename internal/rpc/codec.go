@@ -44,18 +44,28 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 	size := m.SizeVT()
 	if mem.IsBelowBufferPoolingThreshold(size) {
 		buf := make([]byte, size)
-		if _, err := m.MarshalToSizedBufferVT(buf); err != nil {
+		if err := marshalSized(m, buf); err != nil {
 			return nil, fmt.Errorf("marshal %T: %w", v, err)
 		}
 		return mem.BufferSlice{mem.SliceBuffer(buf)}, nil
 	}
 	pool := mem.DefaultBufferPool()
 	buf := pool.Get(size)
-	if _, err := m.MarshalToSizedBufferVT((*buf)[:size]); err != nil {
+	if err := marshalSized(m, *buf); err != nil {
 		pool.Put(buf)
 		return nil, fmt.Errorf("marshal %T: %w", v, err)
 	}
 	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
+}
+
+// marshalSized fills buf, which is m.SizeVT() long: MarshalToSizedBufferVT
+// writes from the end, so a shorter result would leave stale bytes in front.
+func marshalSized(m vtMessage, buf []byte) error {
+	n, err := m.MarshalToSizedBufferVT(buf)
+	if err == nil && n != len(buf) {
+		err = fmt.Errorf("wrote %d bytes of %d (message changed while sent?)", n, len(buf))
+	}
+	return err
 }
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {

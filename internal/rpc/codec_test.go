@@ -2,8 +2,11 @@ package rpc
 
 import (
 	"bytes"
+	"runtime"
 	"strings"
 	"testing"
+	"unsafe"
+	"weak"
 
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
@@ -69,4 +72,51 @@ func TestCodecWireCompatible(t *testing.T) {
 	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer([]byte{0x12, 0x05, 0x0a})}, &pb.UpdateRequest{}); err == nil {
 		t.Error("truncated message: want an error")
 	}
+}
+
+// TestReceivedDocKeepsNoBuffer checks that a received document's strings
+// are its own: a received UpdateRequest's fields alias its buffer, and an
+// id kept after the write (in an error, in the presence filter) must not
+// keep the whole message alive. Nor may an append to a body reach into
+// the fields after it.
+func TestReceivedDocKeepsNoBuffer(t *testing.T) {
+	c := newCodec()
+	req := &pb.UpdateRequest{Header: &pb.RequestHeader{Shard: "shards/00000000-ffffffff/db.1"}}
+	for _, id := range []string{"first", "second"} {
+		req.Docs = append(req.Docs, &pb.Doc{
+			Id: id, Rev: &pb.Rev{Pos: 1, Id: "967a00dff5e02add41819138abb3284d"},
+			NewRevId: "1b0c6f8d29d1e1b5ad3d2dfe1c2ad0e1", Body: []byte(`{"a":1}`),
+			Revisions: &pb.RevPath{Start: 1, Ids: []string{"967a00dff5e02add41819138abb3284d"}},
+			Atts:      []*pb.Attachment{{Name: "a.txt", ContentType: "text/plain", Data: []byte("hi")}},
+			AttsSet:   true,
+		})
+	}
+	req.Docs[1].Body = bytes.Repeat([]byte("x"), 1<<20)
+	wire, err := proto.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got pb.UpdateRequest
+	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(wire)}, &got); err != nil {
+		t.Fatal(err)
+	}
+	first := docFromProto(got.GetDocs()[0])
+	second := docFromProto(got.GetDocs()[1])
+	grown := append(first.Body, bytes.Repeat([]byte("X"), 200)...)
+	if string(first.Atts[0].Data) != "hi" || second.Body[0] != 'x' {
+		t.Fatalf("an append to a received body overwrote the fields after it: attachment %q, next body %.10q",
+			first.Atts[0].Data, second.Body)
+	}
+	runtime.KeepAlive(grown)
+
+	received := weak.Make(unsafe.StringData(got.GetDocs()[0].GetId()))
+	first.Body, first.Atts[0].Data = nil, nil // bodies alias the buffer by design
+	got, second = pb.UpdateRequest{}, nil
+	runtime.GC()
+	runtime.GC()
+	if received.Value() != nil {
+		t.Error("a received document's strings keep the request's buffer alive")
+	}
+	runtime.KeepAlive(first)
+	runtime.KeepAlive(second)
 }

@@ -114,18 +114,19 @@ func docFromProto(d *pb.Doc) *couch.Doc {
 		ID:           strings.Clone(d.GetId()),
 		Rev:          revFromProto(d.GetRev()),
 		Deleted:      d.GetDeleted(),
-		Body:         d.GetBody(),
+		Body:         capped(d.GetBody()),
 		NewRevID:     strings.Clone(d.GetNewRevId()),
 		LocalVersion: d.GetLocalVersion(),
 	}
 	out.Rev.ID = strings.Clone(out.Rev.ID)
 	if a := d.GetAttachments(); a != nil {
-		out.Attachments = json.RawMessage(a)
+		out.Attachments = json.RawMessage(capped(a))
 	}
 	if d.GetAttsSet() {
 		out.Atts = attsFromProto(d.GetAtts())
 		for i := range out.Atts {
 			a := &out.Atts[i]
+			a.Data = capped(a.Data)
 			a.Name, a.ContentType = strings.Clone(a.Name), strings.Clone(a.ContentType)
 			a.Digest, a.Encoding = strings.Clone(a.Digest), strings.Clone(a.Encoding)
 		}
@@ -141,6 +142,16 @@ func docFromProto(d *pb.Doc) *couch.Doc {
 		out.Revisions = &couch.RevPath{Start: int(p.GetStart()), IDs: ids}
 	}
 	return out
+}
+
+// capped limits b's capacity to its length: a bytes field that aliases a
+// received message's buffer would otherwise let an append overwrite the
+// fields after it.
+func capped(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return b[:len(b):len(b)]
 }
 
 func revisionToProto(r *couch.Revision) *pb.Revision {

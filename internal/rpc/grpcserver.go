@@ -23,9 +23,10 @@ const MaxMessageSize = 64 << 20
 // NewGRPCServer builds the node's gRPC server: the internal codec
 // (codec.go); interceptors that put the request id in the context, log
 // every call at debug level and turn a handler panic into codes.Internal;
-// message size limits; keepalive settings matching the Client's. extra options are appended (tests add interceptors;
-// ChainUnaryInterceptor and ChainStreamInterceptor accumulate). Register
-// services on it, then Serve a listener.
+// message size limits; keepalive settings matching the Client's. extra
+// options are appended (tests add interceptors; ChainUnaryInterceptor and
+// ChainStreamInterceptor accumulate). Register services on it, then Serve
+// a listener.
 func NewGRPCServer(logger *slog.Logger, extra ...grpc.ServerOption) *grpc.Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
