@@ -80,11 +80,16 @@ func (p *presence) mayHold(id string) bool {
 
 // add records id. It reports false when the filter is full: it must then be
 // dropped, since the id is not in it.
-func (p *presence) add(id []byte) bool {
+func (p *presence) add(id []byte) bool { return p.addHash(xxhash.Sum64(id)) }
+
+// addString is add for an id held as a string, without copying it.
+func (p *presence) addString(id string) bool { return p.addHash(xxhash.Sum64String(id)) }
+
+func (p *presence) addHash(h uint64) bool {
 	if p.room == 0 && !p.grow(presenceGrowth*p.last) {
 		return false
 	}
-	p.layers[len(p.layers)-1].add(xxhash.Sum64(id))
+	p.layers[len(p.layers)-1].add(h)
 	p.room--
 	return true
 }
@@ -192,7 +197,7 @@ func (sh *Shard) installPresence(p *presence) {
 	since := ps.since
 	ps.building, ps.since, ps.ready = false, nil, nil
 	for _, id := range since {
-		if p == nil || !p.add([]byte(id)) {
+		if p == nil || !p.addString(id) {
 			return
 		}
 	}
@@ -211,7 +216,7 @@ func (sh *Shard) notePresent(id string) {
 	if ps.building {
 		ps.since = append(ps.since, id)
 	}
-	if ps.filter != nil && !ps.filter.add([]byte(id)) {
+	if ps.filter != nil && !ps.filter.addString(id) {
 		sh.store.log.Info("presence filter full; new ids are looked up", "shard", sh.name)
 		ps.filter = nil
 	}
