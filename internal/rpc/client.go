@@ -152,6 +152,10 @@ func (c *Client) dialOptions() []grpc.DialOption {
 			MinConnectTimeout: c.opts.connectTimeout,
 		}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
+		grpc.WithWriteBufferSize(transportBufferSize),
+		grpc.WithReadBufferSize(transportBufferSize),
+		grpc.WithInitialWindowSize(streamWindow),
+		grpc.WithInitialConnWindowSize(connWindow),
 	}
 	return append(opts, c.opts.dialOpts...)
 }
