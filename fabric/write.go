@@ -273,9 +273,16 @@ func tallyDocs(docs []*couch.Doc, replies []*copyReply, w int) ([]DocResult, boo
 // at least one did, else the first copy's error for it. quorum reports the
 // first case.
 func tally(id string, j int, replies []*copyReply, w int) (res DocResult, quorum bool) {
-	counts := map[couch.Rev]int{}
+	// The distinct revisions the copies wrote, with how many wrote each:
+	// a few at most, so a list beats a map allocated per document.
+	type revCount struct {
+		rev couch.Rev
+		n   int
+	}
+	var buf [4]revCount
+	counts := buf[:0]
 	var firstErr error
-	var best couch.Rev
+	best := -1
 	for _, rep := range replies {
 		if rep == nil || rep.err != nil {
 			continue
@@ -287,16 +294,24 @@ func tally(id string, j int, replies []*copyReply, w int) (res DocResult, quorum
 			}
 			continue
 		}
-		counts[r.Rev]++
-		if counts[r.Rev] > counts[best] {
-			best = r.Rev
+		k := 0
+		for k < len(counts) && counts[k].rev != r.Rev {
+			k++
+		}
+		if k == len(counts) {
+			k = len(counts)
+			counts = append(counts, revCount{rev: r.Rev})
+		}
+		counts[k].n++
+		if best < 0 || counts[k].n > counts[best].n {
+			best = k
 		}
 	}
 	switch {
-	case counts[best] >= w:
-		return DocResult{ID: id, Rev: best}, true
-	case counts[best] > 0:
-		return DocResult{ID: id, Rev: best, Accepted: true}, false
+	case best >= 0 && counts[best].n >= w:
+		return DocResult{ID: id, Rev: counts[best].rev}, true
+	case best >= 0:
+		return DocResult{ID: id, Rev: counts[best].rev, Accepted: true}, false
 	default:
 		return DocResult{ID: id, Err: firstErr}, false
 	}
