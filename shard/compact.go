@@ -116,7 +116,7 @@ func (sh *Shard) applyCompact(bt *batchTxn, ids []string, st *stats) error {
 			continue
 		}
 		for _, r := range dropped {
-			if err := bt.delete(sh.keys.body(id, r.String())); err != nil {
+			if err := bt.delete(sh.keys.body(id, r)); err != nil {
 				return err
 			}
 		}

@@ -2,6 +2,8 @@ package shard
 
 import (
 	"encoding/binary"
+
+	"github.com/divandb/divan/internal/couch"
 )
 
 // Key layout (see docs/format/storage.md):
@@ -69,12 +71,17 @@ func (k keys) doc(id string) []byte {
 	return append(k.tagged(tagDoc, len(id)), id...)
 }
 
-func (k keys) body(id string, rev string) []byte {
-	b := k.tagged(tagBody, binary.MaxVarintLen32+len(id)+len(rev))
+// body is the key of a revision's body: the id's length, the id, then the
+// revision as couch.Rev.String formats it.
+func (k keys) body(id string, rev couch.Rev) []byte {
+	b := k.tagged(tagBody, binary.MaxVarintLen32+len(id)+maxRevPosLen+1+len(rev.ID))
 	b = binary.AppendUvarint(b, uint64(len(id)))
 	b = append(b, id...)
-	return append(b, rev...)
+	return rev.AppendText(b)
 }
+
+// maxRevPosLen is the most digits a revision's position takes.
+const maxRevPosLen = 20
 
 func (k keys) run(lastSeq uint64) []byte {
 	return binary.BigEndian.AppendUint64(k.tagged(tagRun, 8), lastSeq)

@@ -34,7 +34,7 @@ func (sh *Shard) applyPurge(bt *batchTxn, req map[string][]couch.Rev, st *stats)
 				continue
 			}
 			for _, r := range di.tree.Remove(rev) {
-				if err := bt.delete(sh.keys.body(id, r.String())); err != nil {
+				if err := bt.delete(sh.keys.body(id, r)); err != nil {
 					return nil, err
 				}
 			}

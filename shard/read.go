@@ -112,7 +112,7 @@ func (sh *Shard) openDoc(txn *badger.Txn, id string, opts couch.OpenOptions) (*c
 // readRev reads one revision's body; Missing when it is not stored.
 func (sh *Shard) readRev(txn *badger.Txn, id string, rev couch.Rev) (couch.Revision, error) {
 	r := couch.Revision{Rev: rev}
-	item, err := txn.Get(sh.keys.body(id, rev.String()))
+	item, err := txn.Get(sh.keys.body(id, rev))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		r.Missing = true
 		return r, nil

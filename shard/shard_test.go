@@ -644,7 +644,7 @@ func TestBodyForms(t *testing.T) {
 	ctx := context.Background()
 	sh := mustCreate(t, openTestStore(t), "shards/00000000-ffffffff/db.1")
 	r1 := put(t, sh, &couch.Doc{ID: "a", Body: []byte(`{"v":1}`)}, true)
-	key := sh.keys.body("a", r1.Rev.String())
+	key := sh.keys.body("a", r1.Rev)
 	meta := func() byte {
 		t.Helper()
 		var m byte
@@ -676,7 +676,7 @@ func TestBodyForms(t *testing.T) {
 		t.Fatalf("legacy body read back as %+v, %v", doc, err)
 	}
 	r2 := put(t, sh, &couch.Doc{ID: "a", Rev: r1.Rev, Deleted: true, Body: []byte(`{}`)}, true)
-	key = sh.keys.body("a", r2.Rev.String())
+	key = sh.keys.body("a", r2.Rev)
 	if meta() != 0 {
 		t.Fatal("deleted revision stored raw")
 	}

@@ -560,7 +560,7 @@ func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, 
 		return res, 0, nil
 	}
 	if di.tree.IsLeaf(path[0]) {
-		e := bodyEntry(sh.keys.body(d.ID, path[0].String()), d.Deleted, couch.MarshalAttachments(resolved), d.Body)
+		e := bodyEntry(sh.keys.body(d.ID, path[0]), d.Deleted, couch.MarshalAttachments(resolved), d.Body)
 		if err := bt.setEntry(e); err != nil {
 			return res, 0, err
 		}
@@ -568,7 +568,7 @@ func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, 
 	// Bodies of replaced revisions stay until compaction, as in CouchDB;
 	// those of stemmed revisions go now.
 	for _, r := range di.tree.Stem(limit) {
-		if err := bt.delete(sh.keys.body(d.ID, r.String())); err != nil {
+		if err := bt.delete(sh.keys.body(d.ID, r)); err != nil {
 			return res, 0, err
 		}
 	}
@@ -625,7 +625,7 @@ func adjustCounts(st *stats, existedBefore, deletedBefore, existsAfter, deletedA
 }
 
 func (sh *Shard) bodySize(txn *badger.Txn, id string, rev couch.Rev) (int64, error) {
-	item, err := txn.Get(sh.keys.body(id, rev.String()))
+	item, err := txn.Get(sh.keys.body(id, rev))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return 0, nil
 	}

@@ -27,7 +27,14 @@ type Rev struct {
 func (r Rev) IsZero() bool { return r.Pos == 0 && r.ID == "" }
 
 // String renders r as CouchDB does: "<pos>-<id>".
-func (r Rev) String() string { return strconv.Itoa(r.Pos) + "-" + r.ID }
+func (r Rev) String() string { return string(r.AppendText(nil)) }
+
+// AppendText appends r as String formats it.
+func (r Rev) AppendText(b []byte) []byte {
+	b = strconv.AppendInt(b, int64(r.Pos), 10)
+	b = append(b, '-')
+	return append(b, r.ID...)
+}
 
 // Less orders revisions by position, then by id bytes: CouchDB's order for
 // choosing a winner among leaves of equal deletedness.
