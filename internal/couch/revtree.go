@@ -15,11 +15,16 @@ import (
 // revision with its parent's id, which makes merging stemmed paths, stemming
 // and purging simple set operations.
 //
+// The nodes are one slice sorted by (Pos, ID): a lookup is a binary search,
+// the encoding needs no sort, and the tree of a document with a few
+// revisions, as most have, is a single small allocation. A merge takes a
+// path oldest first, so the revisions it adds usually go at the end.
+//
 // Invariants: a node's parent, when known, is at Pos-1; a leaf is a node that
 // no other node names as parent. The zero value is an empty tree. RevTree is
 // not safe for concurrent use.
 type RevTree struct {
-	nodes map[Rev]*revNode
+	nodes []revNode
 	// orphans holds, once per naming node, the parents that nodes name but
 	// that are not in the tree (stemmed or never seen), so that a later merge
 	// that brings one back can count its children without a scan.
@@ -27,6 +32,7 @@ type RevTree struct {
 }
 
 type revNode struct {
+	rev     Rev
 	parent  string // id of the parent at Pos-1; "" when unknown (root or stemmed)
 	deleted bool
 	// nobody marks a revision whose body is not stored: an ancestor only
@@ -54,18 +60,42 @@ func NewRevTree() *RevTree { return &RevTree{} }
 // Len returns the number of revisions in the tree.
 func (t *RevTree) Len() int { return len(t.nodes) }
 
+// find returns the index of r in t.nodes and true, or where r would go and
+// false.
+func (t *RevTree) find(r Rev) (int, bool) {
+	lo, hi := 0, len(t.nodes)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if revCmp(t.nodes[m].rev, r) < 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(t.nodes) && t.nodes[lo].rev == r
+}
+
+// node returns r's node, nil if r is not in the tree. The pointer is good
+// until the tree changes shape (a node added or removed).
+func (t *RevTree) node(r Rev) *revNode {
+	if i, ok := t.find(r); ok {
+		return &t.nodes[i]
+	}
+	return nil
+}
+
 // Has reports whether r is in the tree.
-func (t *RevTree) Has(r Rev) bool { return t.nodes[r] != nil }
+func (t *RevTree) Has(r Rev) bool { return t.node(r) != nil }
 
 // IsLeaf reports whether r is in the tree and has no children.
 func (t *RevTree) IsLeaf(r Rev) bool {
-	n := t.nodes[r]
+	n := t.node(r)
 	return n != nil && n.children == 0
 }
 
 // IsDeletedRev reports whether r is in the tree and marked deleted.
 func (t *RevTree) IsDeletedRev(r Rev) bool {
-	n := t.nodes[r]
+	n := t.node(r)
 	return n != nil && n.deleted
 }
 
@@ -99,9 +129,9 @@ func revCmp(a, b Rev) int {
 // Leaves returns all leaves in CouchDB winner order; the first is the winner.
 func (t *RevTree) Leaves() []Leaf {
 	var leaves []Leaf
-	for r, n := range t.nodes {
-		if n.children == 0 {
-			leaves = append(leaves, Leaf{Rev: r, Deleted: n.deleted})
+	for i := range t.nodes {
+		if n := &t.nodes[i]; n.children == 0 {
+			leaves = append(leaves, Leaf{Rev: n.rev, Deleted: n.deleted})
 		}
 	}
 	if len(leaves) > 1 {
@@ -114,11 +144,12 @@ func (t *RevTree) Leaves() []Leaf {
 func (t *RevTree) Winner() (Leaf, bool) {
 	var w Leaf
 	found := false
-	for r, n := range t.nodes {
+	for i := range t.nodes {
+		n := &t.nodes[i]
 		if n.children != 0 {
 			continue
 		}
-		l := Leaf{Rev: r, Deleted: n.deleted}
+		l := Leaf{Rev: n.rev, Deleted: n.deleted}
 		if !found || leafCmp(l, w) < 0 {
 			w, found = l, true
 		}
@@ -129,8 +160,8 @@ func (t *RevTree) Winner() (Leaf, bool) {
 // Deleted reports whether the document is deleted: the tree is non-empty and
 // every leaf is a deletion.
 func (t *RevTree) Deleted() bool {
-	for _, n := range t.nodes {
-		if n.children == 0 && !n.deleted {
+	for i := range t.nodes {
+		if n := &t.nodes[i]; n.children == 0 && !n.deleted {
 			return false
 		}
 	}
@@ -150,19 +181,19 @@ func (t *RevTree) losers(deleted bool) []Rev {
 	}
 	w, _ := t.Winner()
 	var out []Rev
-	for r, n := range t.nodes {
-		if n.children == 0 && n.deleted == deleted && r != w.Rev {
-			out = append(out, r)
+	for i := range t.nodes {
+		if n := &t.nodes[i]; n.children == 0 && n.deleted == deleted && n.rev != w.Rev {
+			out = append(out, n.rev)
 		}
 	}
-	slices.SortFunc(out, func(a, b Rev) int { return revCmp(b, a) })
+	slices.Reverse(out) // highest first
 	return out
 }
 
 // Path returns r and its known ancestors, newest first. It stops where a
 // parent is unknown or was stemmed. It returns nil if r is not in the tree.
 func (t *RevTree) Path(r Rev) []Rev {
-	n := t.nodes[r]
+	n := t.node(r)
 	if n == nil {
 		return nil
 	}
@@ -177,7 +208,7 @@ func (t *RevTree) Path(r Rev) []Rev {
 			return path
 		}
 		r = Rev{Pos: r.Pos - 1, ID: n.parent}
-		if n = t.nodes[r]; n == nil {
+		if n = t.node(r); n == nil {
 			return path
 		}
 	}
@@ -193,7 +224,7 @@ func (t *RevTree) RevsInfo(r Rev) []RevInfo {
 	}
 	out := make([]RevInfo, len(path))
 	for i, pr := range path {
-		n := t.nodes[pr]
+		n := t.node(pr)
 		status := "missing"
 		switch {
 		case n.deleted:
@@ -210,7 +241,7 @@ func (t *RevTree) RevsInfo(r Rev) []RevInfo {
 // leaf) in winner order, as `latest=true` needs. It returns nil if r is not
 // in the tree.
 func (t *RevTree) LeavesFrom(r Rev) []Leaf {
-	rn := t.nodes[r]
+	rn := t.node(r)
 	if rn == nil {
 		return nil
 	}
@@ -218,21 +249,21 @@ func (t *RevTree) LeavesFrom(r Rev) []Leaf {
 		return []Leaf{{Rev: r, Deleted: rn.deleted}}
 	}
 	var out []Leaf
-	for lr, ln := range t.nodes {
-		if ln.children != 0 || lr.Pos <= r.Pos {
+	for i := range t.nodes {
+		ln := &t.nodes[i]
+		if ln.children != 0 || ln.rev.Pos <= r.Pos {
 			continue
 		}
-		cur, cn := lr, ln
-		for cur.Pos > r.Pos && cn.parent != "" {
-			pr := Rev{Pos: cur.Pos - 1, ID: cn.parent}
-			pn := t.nodes[pr]
+		cn := ln
+		for cn.rev.Pos > r.Pos && cn.parent != "" {
+			pn := t.node(Rev{Pos: cn.rev.Pos - 1, ID: cn.parent})
 			if pn == nil {
 				break
 			}
-			cur, cn = pr, pn
+			cn = pn
 		}
-		if cur == r {
-			out = append(out, Leaf{Rev: lr, Deleted: ln.deleted})
+		if cn.rev == r {
+			out = append(out, Leaf{Rev: ln.rev, Deleted: ln.deleted})
 		}
 	}
 	slices.SortFunc(out, leafCmp)
@@ -259,36 +290,36 @@ func (t *RevTree) Merge(path []Rev, deleted bool) (added bool) {
 		return false
 	}
 	if t.nodes == nil {
-		t.nodes = make(map[Rev]*revNode, n)
+		t.nodes = make([]revNode, 0, n)
 	}
-	for i, r := range path {
+	// Oldest first: a path that extends the tree appends to t.nodes.
+	for i := n - 1; i >= 0; i-- {
+		r := path[i]
 		var parent string
 		if i+1 < n {
 			parent = path[i+1].ID
 		}
-		node := t.nodes[r]
-		if node == nil {
+		k, ok := t.find(r)
+		if !ok {
 			if i == 0 {
 				added = true
 			}
-			t.insert(r, &revNode{parent: parent, deleted: i == 0 && deleted, nobody: i > 0})
+			t.insert(k, revNode{rev: r, parent: parent, deleted: i == 0 && deleted, nobody: i > 0})
 			continue
 		}
-		if node.parent == "" && parent != "" {
+		if node := &t.nodes[k]; node.parent == "" && parent != "" {
 			node.parent = parent
-			t.link(r, node)
+			t.link(node)
 		}
 	}
 	return added
 }
 
-// insert adds node n as r and links it to its parent and to any children
-// already present.
-func (t *RevTree) insert(r Rev, n *revNode) {
-	t.nodes[r] = n
-	t.link(r, n)
+// insert adds n at index k (where find put it) and links it to its parent
+// and to any children already present.
+func (t *RevTree) insert(k int, n revNode) {
 	for i := 0; i < len(t.orphans); {
-		if t.orphans[i] == r {
+		if t.orphans[i] == n.rev {
 			n.children++
 			last := len(t.orphans) - 1
 			t.orphans[i] = t.orphans[last]
@@ -297,15 +328,17 @@ func (t *RevTree) insert(r Rev, n *revNode) {
 		}
 		i++
 	}
+	t.nodes = slices.Insert(t.nodes, k, n)
+	t.link(&t.nodes[k])
 }
 
 // link counts n as a child of its parent, or records the parent as an orphan.
-func (t *RevTree) link(r Rev, n *revNode) {
+func (t *RevTree) link(n *revNode) {
 	if n.parent == "" {
 		return
 	}
-	pr := Rev{Pos: r.Pos - 1, ID: n.parent}
-	if p := t.nodes[pr]; p != nil {
+	pr := Rev{Pos: n.rev.Pos - 1, ID: n.parent}
+	if p := t.node(pr); p != nil {
 		p.children++
 	} else {
 		t.orphans = append(t.orphans, pr)
@@ -315,11 +348,11 @@ func (t *RevTree) link(r Rev, n *revNode) {
 // relink recomputes children counts and orphans from the parent links.
 func (t *RevTree) relink() {
 	t.orphans = t.orphans[:0]
-	for _, n := range t.nodes {
-		n.children = 0
+	for i := range t.nodes {
+		t.nodes[i].children = 0
 	}
-	for r, n := range t.nodes {
-		t.link(r, n)
+	for i := range t.nodes {
+		t.link(&t.nodes[i])
 	}
 }
 
@@ -335,12 +368,13 @@ func (t *RevTree) Stem(limit int) []Rev {
 	if len(t.nodes) <= limit {
 		return nil // no node can be limit or more links from its nearest leaf
 	}
-	for _, n := range t.nodes {
-		n.mark = -1
+	for i := range t.nodes {
+		t.nodes[i].mark = -1
 	}
 	// mark is the number of further ancestors a node keeps; walks stop where
 	// an earlier walk already went at least as far.
-	for r, n := range t.nodes {
+	for i := range t.nodes {
+		n := &t.nodes[i]
 		if n.children != 0 {
 			continue
 		}
@@ -350,27 +384,24 @@ func (t *RevTree) Stem(limit int) []Rev {
 			if budget == 0 || n.parent == "" {
 				break
 			}
-			r = Rev{Pos: r.Pos - 1, ID: n.parent}
-			if n = t.nodes[r]; n == nil {
+			if n = t.node(Rev{Pos: n.rev.Pos - 1, ID: n.parent}); n == nil {
 				break
 			}
 			budget--
 		}
 	}
-	var removed []Rev
-	for r, n := range t.nodes {
+	var removed []Rev // in tree order: by Pos, then id
+	t.nodes = slices.DeleteFunc(t.nodes, func(n revNode) bool {
 		if n.mark < 0 {
-			removed = append(removed, r)
+			removed = append(removed, n.rev)
+			return true
 		}
-	}
+		return false
+	})
 	if len(removed) == 0 {
 		return nil
 	}
-	for _, r := range removed {
-		delete(t.nodes, r)
-	}
 	t.relink()
-	slices.SortFunc(removed, revCmp)
 	return removed
 }
 
@@ -378,21 +409,21 @@ func (t *RevTree) Stem(limit int) []Rev {
 // remaining node descends from, stopping at the first one still shared. It
 // returns the removed revisions newest first, or nil if leaf is not a leaf.
 func (t *RevTree) Remove(leaf Rev) []Rev {
-	n := t.nodes[leaf]
-	if n == nil || n.children != 0 {
+	k, ok := t.find(leaf)
+	if !ok || t.nodes[k].children != 0 {
 		return nil
 	}
 	var removed []Rev
-	r := leaf
 	for {
-		delete(t.nodes, r)
-		removed = append(removed, r)
+		n := t.nodes[k]
+		t.nodes = slices.Delete(t.nodes, k, k+1)
+		removed = append(removed, n.rev)
 		if n.parent == "" {
 			break
 		}
-		pr := Rev{Pos: r.Pos - 1, ID: n.parent}
-		p := t.nodes[pr]
-		if p == nil {
+		pr := Rev{Pos: n.rev.Pos - 1, ID: n.parent}
+		pk, ok := t.find(pr)
+		if !ok {
 			if i := slices.Index(t.orphans, pr); i >= 0 {
 				last := len(t.orphans) - 1
 				t.orphans[i] = t.orphans[last]
@@ -400,10 +431,10 @@ func (t *RevTree) Remove(leaf Rev) []Rev {
 			}
 			break
 		}
-		if p.children--; p.children != 0 {
+		if t.nodes[pk].children--; t.nodes[pk].children != 0 {
 			break
 		}
-		r, n = pr, p
+		k = pk
 	}
 	return removed
 }
@@ -414,14 +445,7 @@ func (t *RevTree) Clone() *RevTree {
 	if len(t.nodes) == 0 {
 		return c
 	}
-	c.nodes = make(map[Rev]*revNode, len(t.nodes))
-	slab := make([]revNode, len(t.nodes))
-	i := 0
-	for r, n := range t.nodes {
-		slab[i] = *n
-		c.nodes[r] = &slab[i]
-		i++
-	}
+	c.nodes = slices.Clone(t.nodes)
 	if len(t.orphans) > 0 {
 		c.orphans = slices.Clone(t.orphans)
 	}
@@ -452,65 +476,54 @@ const (
 
 var errBadRevTree = errors.New("couch: malformed rev tree encoding")
 
-type revEntry struct {
-	rev Rev
-	n   *revNode
-}
-
 // MarshalBinary encodes t; see AppendBinary.
 func (t *RevTree) MarshalBinary() ([]byte, error) {
 	return t.AppendBinary(make([]byte, 0, 2+len(t.nodes)*20)), nil
 }
 
 // AppendBinary appends t's compact, deterministic encoding to dst. It
-// allocates nothing beyond growing dst for trees of up to 16 revisions.
+// allocates nothing beyond growing dst.
 func (t *RevTree) AppendBinary(dst []byte) []byte {
-	var buf [16]revEntry
-	entries := buf[:0]
-	for r, n := range t.nodes {
-		entries = append(entries, revEntry{r, n})
-	}
-	slices.SortFunc(entries, func(a, b revEntry) int { return revCmp(a.rev, b.rev) })
 	dst = append(dst, revTreeVersion)
-	dst = binary.AppendUvarint(dst, uint64(len(entries)))
-	for _, e := range entries {
-		dst = binary.AppendUvarint(dst, uint64(e.rev.Pos))
+	dst = binary.AppendUvarint(dst, uint64(len(t.nodes)))
+	for i := range t.nodes {
+		n := &t.nodes[i]
+		dst = binary.AppendUvarint(dst, uint64(n.rev.Pos))
 		var flags byte
-		if e.n.deleted {
+		if n.deleted {
 			flags |= flagDeleted
 		}
-		if e.n.nobody {
+		if n.nobody {
 			flags |= flagNoBody
 		}
-		hexID := isLowerHex32(e.rev.ID)
+		hexID := isLowerHex32(n.rev.ID)
 		if hexID {
 			flags |= flagHexID
 		}
 		pidx := -1
-		if e.n.parent != "" {
-			pr := Rev{Pos: e.rev.Pos - 1, ID: e.n.parent}
-			if i, ok := slices.BinarySearchFunc(entries, pr, func(x revEntry, r Rev) int { return revCmp(x.rev, r) }); ok {
-				pidx = i
+		if n.parent != "" {
+			if k, ok := t.find(Rev{Pos: n.rev.Pos - 1, ID: n.parent}); ok {
+				pidx = k
 				flags |= flagParentIndex
-			} else if isLowerHex32(e.n.parent) {
+			} else if isLowerHex32(n.parent) {
 				flags |= flagHexParent
 			}
 		}
 		dst = append(dst, flags)
 		if hexID {
-			dst = appendHex16(dst, e.rev.ID)
+			dst = appendHex16(dst, n.rev.ID)
 		} else {
-			dst = binary.AppendUvarint(dst, uint64(len(e.rev.ID)))
-			dst = append(dst, e.rev.ID...)
+			dst = binary.AppendUvarint(dst, uint64(len(n.rev.ID)))
+			dst = append(dst, n.rev.ID...)
 		}
 		switch {
 		case flags&flagParentIndex != 0:
 			dst = binary.AppendUvarint(dst, uint64(pidx))
 		case flags&flagHexParent != 0:
-			dst = appendHex16(dst, e.n.parent)
+			dst = appendHex16(dst, n.parent)
 		default:
-			dst = binary.AppendUvarint(dst, uint64(len(e.n.parent)))
-			dst = append(dst, e.n.parent...)
+			dst = binary.AppendUvarint(dst, uint64(len(n.parent)))
+			dst = append(dst, n.parent...)
 		}
 	}
 	return dst
@@ -632,13 +645,7 @@ func (t *RevTree) UnmarshalBinary(data []byte) error {
 	}
 
 	// Pass 2: build, checking order and links.
-	n := int(count)
-	type decNode struct {
-		rev  Rev
-		node revNode
-	}
-	slab := make([]decNode, n)
-	nodes := make(map[Rev]*revNode, n)
+	nodes := make([]revNode, count)
 	var orphans []Rev
 	var sb strings.Builder
 	sb.Grow(strLen)
@@ -655,8 +662,8 @@ func (t *RevTree) UnmarshalBinary(data []byte) error {
 	}
 	d.p = 1
 	d.uvarint()
-	for i := range slab {
-		e := &slab[i]
+	for i := range nodes {
+		e := &nodes[i]
 		e.rev.Pos = int(d.uvarint())
 		flags := d.byte()
 		if flags&flagHexID != 0 {
@@ -667,35 +674,37 @@ func (t *RevTree) UnmarshalBinary(data []byte) error {
 				return errBadRevTree
 			}
 		}
-		if i > 0 && revCmp(slab[i-1].rev, e.rev) >= 0 {
+		if i > 0 && revCmp(nodes[i-1].rev, e.rev) >= 0 {
 			return errBadRevTree
 		}
-		e.node.deleted = flags&flagDeleted != 0
-		e.node.nobody = flags&flagNoBody != 0
+		e.deleted = flags&flagDeleted != 0
+		e.nobody = flags&flagNoBody != 0
 		switch {
 		case flags&flagParentIndex != 0:
 			pi := d.uvarint()
-			if pi >= uint64(i) || slab[pi].rev.Pos != e.rev.Pos-1 {
+			if pi >= uint64(i) || nodes[pi].rev.Pos != e.rev.Pos-1 {
 				return errBadRevTree
 			}
-			e.node.parent = slab[pi].rev.ID
-			slab[pi].node.children++
+			e.parent = nodes[pi].rev.ID
+			nodes[pi].children++
 		case flags&flagHexParent != 0:
-			e.node.parent = str(d.bytes(16), true)
+			e.parent = str(d.bytes(16), true)
 		default:
-			e.node.parent = str(d.bytes(d.uvarint()), false)
-			if isLowerHex32(e.node.parent) {
+			e.parent = str(d.bytes(d.uvarint()), false)
+			if isLowerHex32(e.parent) {
 				return errBadRevTree
 			}
 		}
-		if flags&flagParentIndex == 0 && e.node.parent != "" {
-			pr := Rev{Pos: e.rev.Pos - 1, ID: e.node.parent}
-			if e.rev.Pos == 0 || nodes[pr] != nil {
+		if flags&flagParentIndex == 0 && e.parent != "" {
+			// A parent in the tree sorts before its child and must have
+			// been given by index.
+			pr := Rev{Pos: e.rev.Pos - 1, ID: e.parent}
+			prefix := RevTree{nodes: nodes[:i]}
+			if e.rev.Pos == 0 || prefix.Has(pr) {
 				return errBadRevTree
 			}
 			orphans = append(orphans, pr)
 		}
-		nodes[e.rev] = &e.node
 	}
 	*t = RevTree{nodes: nodes, orphans: orphans}
 	return nil
@@ -703,7 +712,7 @@ func (t *RevTree) UnmarshalBinary(data []byte) error {
 
 // HasBody reports whether r is in the tree with its body stored.
 func (t *RevTree) HasBody(r Rev) bool {
-	n := t.nodes[r]
+	n := t.node(r)
 	return n != nil && !n.nobody
 }
 
@@ -711,13 +720,12 @@ func (t *RevTree) HasBody(r Rev) bool {
 // returns those that had one, so storage can drop their bodies
 // (database compaction).
 func (t *RevTree) Compact() []Rev {
-	var out []Rev
-	for r, n := range t.nodes {
-		if n.children > 0 && !n.nobody {
+	var out []Rev // in tree order: by Pos, then id
+	for i := range t.nodes {
+		if n := &t.nodes[i]; n.children > 0 && !n.nobody {
 			n.nobody = true
-			out = append(out, r)
+			out = append(out, n.rev)
 		}
 	}
-	slices.SortFunc(out, revCmp)
 	return out
 }

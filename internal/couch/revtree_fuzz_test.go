@@ -34,9 +34,9 @@ func stemBrute(t *RevTree, limit int) []Rev {
 		}
 	}
 	var out []Rev
-	for r := range t.nodes {
-		if dist[r] >= limit {
-			out = append(out, r)
+	for _, n := range t.nodes {
+		if dist[n.rev] >= limit {
+			out = append(out, n.rev)
 		}
 	}
 	slices.SortFunc(out, revCmp)
@@ -141,7 +141,8 @@ func FuzzRevTreeMerge(f *testing.F) {
 
 		// LeavesFrom and RevsInfo against Path.
 		leaves := tr.Leaves()
-		for r := range tr.nodes {
+		for _, n := range tr.nodes {
+			r := n.rev
 			var want []Leaf
 			for _, l := range leaves {
 				if slices.Contains(tr.Path(l.Rev), r) {

@@ -49,8 +49,8 @@ func leafStrings(ls []Leaf) string {
 // deleted nodes, sorted.
 func dump(t *RevTree) string {
 	var s []string
-	for r, n := range t.nodes {
-		e := r.String()
+	for _, n := range t.nodes {
+		e := n.rev.String()
 		if n.parent != "" {
 			e += "<" + n.parent
 		}
@@ -68,23 +68,27 @@ func checkTree(t testing.TB, tr *RevTree) {
 	t.Helper()
 	children := map[Rev]int32{}
 	var orphans []Rev
-	for r, n := range tr.nodes {
+	for i, n := range tr.nodes {
+		r := n.rev
 		if r.ID == "" || r.Pos < 0 {
 			t.Fatalf("bad rev %v in %s", r, dump(tr))
+		}
+		if i > 0 && revCmp(tr.nodes[i-1].rev, r) >= 0 {
+			t.Fatalf("nodes out of order at %v in %s", r, dump(tr))
 		}
 		if n.parent == "" {
 			continue
 		}
 		pr := Rev{r.Pos - 1, n.parent}
-		if tr.nodes[pr] != nil {
+		if tr.Has(pr) {
 			children[pr]++
 		} else {
 			orphans = append(orphans, pr)
 		}
 	}
-	for r, n := range tr.nodes {
-		if n.children != children[r] {
-			t.Fatalf("%v: children %d, want %d in %s", r, n.children, children[r], dump(tr))
+	for _, n := range tr.nodes {
+		if n.children != children[n.rev] {
+			t.Fatalf("%v: children %d, want %d in %s", n.rev, n.children, children[n.rev], dump(tr))
 		}
 	}
 	got := slices.Clone(tr.orphans)
@@ -134,8 +138,8 @@ func sameTree(a, b *RevTree) bool {
 	if a.Len() != b.Len() {
 		return false
 	}
-	for r, n := range a.nodes {
-		m := b.nodes[r]
+	for _, n := range a.nodes {
+		m := b.node(n.rev)
 		if m == nil || m.parent != n.parent || m.deleted != n.deleted {
 			return false
 		}
@@ -619,6 +623,47 @@ func BenchmarkRevTreeUpdate(b *testing.B) {
 		t.Merge(next, false)
 		t.Stem(1000)
 		t.Winner()
+		buf = t.AppendBinary(buf[:0])
+	}
+}
+
+// longPath is a linear history of n revisions, newest first, as a document
+// edited n times replicates.
+func longPath(n int) []Rev {
+	p := make([]Rev, n)
+	for i := range p {
+		p[i] = Rev{Pos: n - i, ID: fmt.Sprintf("%032x", n-i)}
+	}
+	return p
+}
+
+// BenchmarkRevTreeLongPath replicates a document with a full history
+// (_revs_limit revisions) into an empty tree.
+func BenchmarkRevTreeLongPath(b *testing.B) {
+	path := longPath(1000)
+	for b.Loop() {
+		var t RevTree
+		t.Merge(path, false)
+		t.Stem(1000)
+		_ = t.AppendBinary(nil)
+	}
+}
+
+// BenchmarkRevTreeLongUpdate updates a document whose history is at
+// _revs_limit: decode, merge, stem one revision, encode.
+func BenchmarkRevTreeLongUpdate(b *testing.B) {
+	var base RevTree
+	base.Merge(longPath(1000), false)
+	enc := base.AppendBinary(nil)
+	next := []Rev{{Pos: 1001, ID: fmt.Sprintf("%032x", 1001)}, {Pos: 1000, ID: fmt.Sprintf("%032x", 1000)}}
+	buf := make([]byte, 0, 64<<10)
+	for b.Loop() {
+		var t RevTree
+		if err := t.UnmarshalBinary(enc); err != nil {
+			b.Fatal(err)
+		}
+		t.Merge(next, false)
+		t.Stem(1000)
 		buf = t.AppendBinary(buf[:0])
 	}
 }
