@@ -36,6 +36,12 @@ var _ Copy = (*shard.Shard)(nil)
 type Copies interface {
 	// Copy returns a handle on an existing copy.
 	Copy(ctx context.Context, node, name string) (Copy, error)
+	// Handle returns a handle on a copy without first checking that the
+	// copy exists and that its node answers, a round trip for a remote
+	// copy: the handle's first call fails as Copy would have. It is for
+	// callers that treat a call's error as they would Copy's (writes,
+	// document reads). A handle's Changed may fire at once.
+	Handle(ctx context.Context, node, name string) (Copy, error)
 	// Create creates a copy on node with the given raw props.
 	Create(ctx context.Context, node, name string, props []byte) error
 	// Delete deletes a copy on node.
@@ -68,6 +74,12 @@ func (l LocalCopies) Copy(ctx context.Context, node, name string) (Copy, error) 
 		return nil, fmt.Errorf("open copy %s on %s: %w", name, node, err)
 	}
 	return sh, nil
+}
+
+// Handle implements Copies: a local copy is checked in-process, so it is
+// Copy.
+func (l LocalCopies) Handle(ctx context.Context, node, name string) (Copy, error) {
+	return l.Copy(ctx, node, name)
 }
 
 // Create implements Copies.

@@ -86,6 +86,10 @@ func (s slowNode) Copy(ctx context.Context, node, name string) (Copy, error) {
 	return slowCopy{Copy: c, g: s.g}, nil
 }
 
+func (s slowNode) Handle(ctx context.Context, node, name string) (Copy, error) {
+	return s.Copy(ctx, node, name)
+}
+
 // quorumCluster is a fabric over three nodes' stores with node c slow,
 // and the single range of its database "db" (q=1, n=3).
 type quorumCluster struct {

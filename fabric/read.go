@@ -29,7 +29,7 @@ func (f *Fabric) OpenDoc(ctx context.Context, db, id string, opts ReadOptions) (
 	}
 	copies := m.Copies(rs[0])
 	if len(copies) == 1 {
-		c, err := f.copies.Copy(ctx, copies[0].Node, copies[0].Name)
+		c, err := f.copies.Handle(ctx, copies[0].Node, copies[0].Name)
 		if err != nil {
 			return nil, fmt.Errorf("read %s/%s: %w", db, id, err)
 		}
@@ -142,10 +142,10 @@ func agreeing(replies []*readReply, rep *readReply) int {
 	return n
 }
 
-// readCopy opens copy c and reads document id from it.
+// readCopy reads document id from copy c.
 func (f *Fabric) readCopy(ctx context.Context, idx int, c cluster.Copy, id string, opts couch.OpenOptions) readReply {
 	rep := readReply{idx: idx, copy: rangeCopy{meta: c}}
-	rep.copy.Copy, rep.err = f.copies.Copy(ctx, c.Node, c.Name)
+	rep.copy.Copy, rep.err = f.copies.Handle(ctx, c.Node, c.Name)
 	if rep.err == nil {
 		rep.doc, rep.err = rep.copy.Open(ctx, id, opts)
 	}

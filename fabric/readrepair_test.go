@@ -18,6 +18,10 @@ func (s storesByNode) Copy(ctx context.Context, node, name string) (Copy, error)
 	return LocalCopies{Self: node, Store: s[node]}.Copy(ctx, node, name)
 }
 
+func (s storesByNode) Handle(ctx context.Context, node, name string) (Copy, error) {
+	return s.Copy(ctx, node, name)
+}
+
 func (s storesByNode) Create(ctx context.Context, node, name string, props []byte) error {
 	return LocalCopies{Self: node, Store: s[node]}.Create(ctx, node, name, props)
 }

@@ -168,7 +168,7 @@ func (f *Fabric) settleReplicationRaces(ctx context.Context, copies []cluster.Co
 	}
 	changed := false
 	for _, c := range checks {
-		cp, err := f.copies.Copy(ctx, copies[c.copyIdx].Node, copies[c.copyIdx].Name)
+		cp, err := f.copies.Handle(ctx, copies[c.copyIdx].Node, copies[c.copyIdx].Name)
 		if err != nil {
 			continue
 		}
@@ -198,9 +198,9 @@ type copyReply struct {
 }
 
 // writeCopies starts writing docs to each copy, every copy in its own
-// goroutine that takes room in the node's write window (window.go), opens
-// the copy (an RPC for a remote one) and then writes to it, so that a slow
-// or silent node delays nobody but itself. Replies arrive on the returned
+// goroutine that takes room in the node's write window (window.go) and
+// then writes to it (Copies.Handle: no round trip to open it first), so
+// that a slow or silent node delays nobody but itself. Replies arrive on the returned
 // channel in completion order, one per copy; it is buffered for all of
 // them, so a copy answering after the caller has stopped listening never
 // blocks. With windowed, each copy write first waits for room in its node's
@@ -239,9 +239,9 @@ func (f *Fabric) writeCopies(ctx context.Context, copies []cluster.Copy, docs []
 	return out, admitted
 }
 
-// updateCopy opens copy c and writes docs to it.
+// updateCopy writes docs to copy c.
 func (f *Fabric) updateCopy(ctx context.Context, c cluster.Copy, docs []*couch.Doc, opts couch.UpdateOptions) ([]couch.UpdateResult, error) {
-	cp, err := f.copies.Copy(ctx, c.Node, c.Name)
+	cp, err := f.copies.Handle(ctx, c.Node, c.Name)
 	if err != nil {
 		return nil, err
 	}

@@ -230,6 +230,14 @@ func (c *Client) Copy(ctx context.Context, node, name string) (fabric.Copy, erro
 	return rc, nil
 }
 
+// Handle implements fabric.Copies: a handle on a copy of node without the
+// OpenCopy call, so its UUID is empty and its Changed starts from no known
+// state (it may fire at once). A missing copy or unreachable node fails
+// its first call instead, with the same errors.
+func (c *Client) Handle(ctx context.Context, node, name string) (fabric.Copy, error) {
+	return &RemoteCopy{c: c, node: node, name: name}, nil
+}
+
 // Dial is Copy returning the concrete handle, which also serves changes
 // feeds and internal replication (cluster.SyncCopy).
 func (c *Client) Dial(ctx context.Context, node, name string) (*RemoteCopy, error) {

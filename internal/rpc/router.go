@@ -31,6 +31,14 @@ func (r *Router) Copy(ctx context.Context, node, name string) (fabric.Copy, erro
 	return r.remote.Copy(ctx, node, name)
 }
 
+// Handle implements fabric.Copies.
+func (r *Router) Handle(ctx context.Context, node, name string) (fabric.Copy, error) {
+	if node == r.local.Self {
+		return r.local.Handle(ctx, node, name)
+	}
+	return r.remote.Handle(ctx, node, name)
+}
+
 // Create implements fabric.Copies.
 func (r *Router) Create(ctx context.Context, node, name string, props []byte) error {
 	if node == r.local.Self {
