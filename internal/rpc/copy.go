@@ -74,7 +74,7 @@ func (r *RemoteCopy) Update(ctx context.Context, docs []*couch.Doc, opts couch.U
 			writeID = opts.WriteID[:]
 		}
 		req := &pb.UpdateRequest{Header: r.header(ctx), Docs: make([]*pb.Doc, n), NewEdits: opts.NewEdits, WriteId: writeID,
-			ReplicateLocal: opts.ReplicateLocal}
+			ReplicateLocal: opts.ReplicateLocal, CompactResults: true}
 		for i, d := range docs[:n] {
 			req.Docs[i] = docToProto(d)
 		}
@@ -82,12 +82,39 @@ func (r *RemoteCopy) Update(ctx context.Context, docs []*couch.Doc, opts couch.U
 		if err != nil {
 			return nil, err
 		}
-		for _, res := range resp.GetResults() {
+		if out, err = appendUpdateResults(out, resp, docs[:n]); err != nil {
+			return nil, fmt.Errorf("update %s on %s: %w", r.name, r.node, err)
+		}
+		docs = docs[n:]
+	}
+	return out, nil
+}
+
+// appendUpdateResults appends the outcome of writing docs, read from either
+// form of resp (a server that predates the compact one ignores the ask).
+func appendUpdateResults(out []couch.UpdateResult, resp *pb.UpdateResponse, docs []*couch.Doc) ([]couch.UpdateResult, error) {
+	if results := resp.GetResults(); len(results) > 0 {
+		for _, res := range results {
 			out = append(out, couch.UpdateResult{
 				ID: res.GetId(), Rev: revFromProto(res.GetRev()), Err: errorFromProto(res.GetError()),
 			})
 		}
-		docs = docs[n:]
+		return out, nil
+	}
+	pos, ids := resp.GetRevPos(), resp.GetRevIds()
+	if len(pos) != len(docs) || len(ids) != len(docs) {
+		return nil, fmt.Errorf("%d and %d revisions for %d documents", len(pos), len(ids), len(docs))
+	}
+	first := len(out)
+	for i, d := range docs {
+		out = append(out, couch.UpdateResult{ID: d.ID, Rev: couch.Rev{Pos: int(pos[i]), ID: ids[i]}})
+	}
+	for _, e := range resp.GetErrors() {
+		i := int(e.GetIndex())
+		if i >= len(docs) {
+			return nil, fmt.Errorf("error for document %d of %d", i, len(docs))
+		}
+		out[first+i] = couch.UpdateResult{ID: docs[i].ID, Err: errorFromProto(e.GetError())}
 	}
 	return out, nil
 }

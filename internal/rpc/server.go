@@ -75,11 +75,28 @@ func (s *Server) Update(ctx context.Context, req *pb.UpdateRequest) (*pb.UpdateR
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	if req.GetCompactResults() {
+		return compactResults(res), nil
+	}
 	out := &pb.UpdateResponse{Results: make([]*pb.UpdateResult, len(res))}
 	for i, r := range res {
 		out.Results[i] = &pb.UpdateResult{Id: r.ID, Rev: revToProto(r.Rev), Error: errorToProto(r.Err)}
 	}
 	return out, nil
+}
+
+// compactResults is res in UpdateResponse's compact form: a revision per
+// document and the few errors by index, without a message per document.
+func compactResults(res []couch.UpdateResult) *pb.UpdateResponse {
+	out := &pb.UpdateResponse{RevPos: make([]int64, len(res)), RevIds: make([]string, len(res))}
+	for i, r := range res {
+		if r.Err != nil {
+			out.Errors = append(out.Errors, &pb.IndexedError{Index: uint32(i), Error: errorToProto(r.Err)})
+			continue
+		}
+		out.RevPos[i], out.RevIds[i] = int64(r.Rev.Pos), r.Rev.ID
+	}
+	return out
 }
 
 // Open implements pb.ShardServiceServer.

@@ -772,6 +772,10 @@ type UpdateRequest struct {
 	// replicate_local marks internal replication's writes of _local
 	// documents (couch.UpdateOptions.ReplicateLocal).
 	ReplicateLocal bool `protobuf:"varint,5,opt,name=replicate_local,json=replicateLocal,proto3" json:"replicate_local,omitempty"`
+	// compact_results asks for the outcome in UpdateResponse's compact
+	// fields rather than in results. A server that predates it answers with
+	// results, which clients still read.
+	CompactResults bool `protobuf:"varint,6,opt,name=compact_results,json=compactResults,proto3" json:"compact_results,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -837,6 +841,13 @@ func (x *UpdateRequest) GetWriteId() []byte {
 func (x *UpdateRequest) GetReplicateLocal() bool {
 	if x != nil {
 		return x.ReplicateLocal
+	}
+	return false
+}
+
+func (x *UpdateRequest) GetCompactResults() bool {
+	if x != nil {
+		return x.CompactResults
 	}
 	return false
 }
@@ -908,8 +919,17 @@ func (x *UpdateResult) GetError() *Error {
 // UpdateResponse answers UpdateRequest.
 type UpdateResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// results has one entry per document, in request order.
-	Results       []*UpdateResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	// results has one entry per document, in request order, unless the
+	// request asked for compact_results.
+	Results []*UpdateResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	// rev_pos and rev_ids are the compact form: the written revision of
+	// each document, in request order, as its position and id (both zero
+	// for a document in errors), without the ids the client already has.
+	RevPos []int64 `protobuf:"varint,2,rep,packed,name=rev_pos,json=revPos,proto3" json:"rev_pos,omitempty"`
+	// rev_ids are the ids of the revisions rev_pos gives the positions of.
+	RevIds []string `protobuf:"bytes,3,rep,name=rev_ids,json=revIds,proto3" json:"rev_ids,omitempty"`
+	// errors are the documents not written, by index in the request.
+	Errors        []*IndexedError `protobuf:"bytes,4,rep,name=errors,proto3" json:"errors,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -951,6 +971,82 @@ func (x *UpdateResponse) GetResults() []*UpdateResult {
 	return nil
 }
 
+func (x *UpdateResponse) GetRevPos() []int64 {
+	if x != nil {
+		return x.RevPos
+	}
+	return nil
+}
+
+func (x *UpdateResponse) GetRevIds() []string {
+	if x != nil {
+		return x.RevIds
+	}
+	return nil
+}
+
+func (x *UpdateResponse) GetErrors() []*IndexedError {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
+}
+
+// IndexedError is the error of the document at index in a request.
+type IndexedError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// index is the document's position in the request.
+	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// error is why it was not written.
+	Error         *Error `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IndexedError) Reset() {
+	*x = IndexedError{}
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IndexedError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IndexedError) ProtoMessage() {}
+
+func (x *IndexedError) ProtoReflect() protoreflect.Message {
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IndexedError.ProtoReflect.Descriptor instead.
+func (*IndexedError) Descriptor() ([]byte, []int) {
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *IndexedError) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *IndexedError) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 // OpenRequest reads one document (fabric.Copy.Open).
 type OpenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -972,7 +1068,7 @@ type OpenRequest struct {
 
 func (x *OpenRequest) Reset() {
 	*x = OpenRequest{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[11]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -984,7 +1080,7 @@ func (x *OpenRequest) String() string {
 func (*OpenRequest) ProtoMessage() {}
 
 func (x *OpenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[11]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -997,7 +1093,7 @@ func (x *OpenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenRequest.ProtoReflect.Descriptor instead.
 func (*OpenRequest) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{11}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *OpenRequest) GetHeader() *RequestHeader {
@@ -1053,7 +1149,7 @@ type OpenResponse struct {
 
 func (x *OpenResponse) Reset() {
 	*x = OpenResponse{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[12]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1065,7 +1161,7 @@ func (x *OpenResponse) String() string {
 func (*OpenResponse) ProtoMessage() {}
 
 func (x *OpenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[12]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1078,7 +1174,7 @@ func (x *OpenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenResponse.ProtoReflect.Descriptor instead.
 func (*OpenResponse) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{12}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *OpenResponse) GetDocument() *Document {
@@ -1111,7 +1207,7 @@ type DocsRequest struct {
 
 func (x *DocsRequest) Reset() {
 	*x = DocsRequest{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[13]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1219,7 @@ func (x *DocsRequest) String() string {
 func (*DocsRequest) ProtoMessage() {}
 
 func (x *DocsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[13]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1232,7 @@ func (x *DocsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DocsRequest.ProtoReflect.Descriptor instead.
 func (*DocsRequest) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{13}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DocsRequest) GetHeader() *RequestHeader {
@@ -1207,7 +1303,7 @@ type DocRow struct {
 
 func (x *DocRow) Reset() {
 	*x = DocRow{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[14]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1315,7 @@ func (x *DocRow) String() string {
 func (*DocRow) ProtoMessage() {}
 
 func (x *DocRow) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[14]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1328,7 @@ func (x *DocRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DocRow.ProtoReflect.Descriptor instead.
 func (*DocRow) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{14}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DocRow) GetId() string {
@@ -1281,7 +1377,7 @@ type DocsResponse struct {
 
 func (x *DocsResponse) Reset() {
 	*x = DocsResponse{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[15]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1293,7 +1389,7 @@ func (x *DocsResponse) String() string {
 func (*DocsResponse) ProtoMessage() {}
 
 func (x *DocsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[15]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1306,7 +1402,7 @@ func (x *DocsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DocsResponse.ProtoReflect.Descriptor instead.
 func (*DocsResponse) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{15}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DocsResponse) GetRows() []*DocRow {
@@ -1331,7 +1427,7 @@ type LookupRequest struct {
 
 func (x *LookupRequest) Reset() {
 	*x = LookupRequest{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[16]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1343,7 +1439,7 @@ func (x *LookupRequest) String() string {
 func (*LookupRequest) ProtoMessage() {}
 
 func (x *LookupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[16]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1356,7 +1452,7 @@ func (x *LookupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupRequest.ProtoReflect.Descriptor instead.
 func (*LookupRequest) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{16}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LookupRequest) GetHeader() *RequestHeader {
@@ -1393,7 +1489,7 @@ type LookupRow struct {
 
 func (x *LookupRow) Reset() {
 	*x = LookupRow{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[17]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +1501,7 @@ func (x *LookupRow) String() string {
 func (*LookupRow) ProtoMessage() {}
 
 func (x *LookupRow) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[17]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +1514,7 @@ func (x *LookupRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupRow.ProtoReflect.Descriptor instead.
 func (*LookupRow) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{17}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LookupRow) GetFound() bool {
@@ -1446,7 +1542,7 @@ type LookupResponse struct {
 
 func (x *LookupResponse) Reset() {
 	*x = LookupResponse{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[18]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1458,7 +1554,7 @@ func (x *LookupResponse) String() string {
 func (*LookupResponse) ProtoMessage() {}
 
 func (x *LookupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[18]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1471,7 +1567,7 @@ func (x *LookupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupResponse.ProtoReflect.Descriptor instead.
 func (*LookupResponse) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{18}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LookupResponse) GetRows() []*LookupRow {
@@ -1496,7 +1592,7 @@ type CountBeforeRequest struct {
 
 func (x *CountBeforeRequest) Reset() {
 	*x = CountBeforeRequest{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[19]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1508,7 +1604,7 @@ func (x *CountBeforeRequest) String() string {
 func (*CountBeforeRequest) ProtoMessage() {}
 
 func (x *CountBeforeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[19]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1521,7 +1617,7 @@ func (x *CountBeforeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountBeforeRequest.ProtoReflect.Descriptor instead.
 func (*CountBeforeRequest) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{19}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CountBeforeRequest) GetHeader() *RequestHeader {
@@ -1556,7 +1652,7 @@ type CountBeforeResponse struct {
 
 func (x *CountBeforeResponse) Reset() {
 	*x = CountBeforeResponse{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[20]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1568,7 +1664,7 @@ func (x *CountBeforeResponse) String() string {
 func (*CountBeforeResponse) ProtoMessage() {}
 
 func (x *CountBeforeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[20]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1581,7 +1677,7 @@ func (x *CountBeforeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountBeforeResponse.ProtoReflect.Descriptor instead.
 func (*CountBeforeResponse) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{20}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CountBeforeResponse) GetCount() int64 {
@@ -1602,7 +1698,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[21]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1614,7 +1710,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[21]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1627,7 +1723,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{21}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *InfoRequest) GetHeader() *RequestHeader {
@@ -1668,7 +1764,7 @@ type InfoResponse struct {
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[22]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1680,7 +1776,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[22]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1693,7 +1789,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{22}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *InfoResponse) GetName() string {
@@ -1784,7 +1880,7 @@ type SecurityRequest struct {
 
 func (x *SecurityRequest) Reset() {
 	*x = SecurityRequest{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[23]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1796,7 +1892,7 @@ func (x *SecurityRequest) String() string {
 func (*SecurityRequest) ProtoMessage() {}
 
 func (x *SecurityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[23]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1809,7 +1905,7 @@ func (x *SecurityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecurityRequest.ProtoReflect.Descriptor instead.
 func (*SecurityRequest) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{23}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SecurityRequest) GetHeader() *RequestHeader {
@@ -1832,7 +1928,7 @@ type SecurityResponse struct {
 
 func (x *SecurityResponse) Reset() {
 	*x = SecurityResponse{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[24]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1844,7 +1940,7 @@ func (x *SecurityResponse) String() string {
 func (*SecurityResponse) ProtoMessage() {}
 
 func (x *SecurityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[24]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1857,7 +1953,7 @@ func (x *SecurityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecurityResponse.ProtoReflect.Descriptor instead.
 func (*SecurityResponse) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{24}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SecurityResponse) GetSecurity() []byte {
@@ -1890,7 +1986,7 @@ type SetSecurityRequest struct {
 
 func (x *SetSecurityRequest) Reset() {
 	*x = SetSecurityRequest{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[25]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1902,7 +1998,7 @@ func (x *SetSecurityRequest) String() string {
 func (*SetSecurityRequest) ProtoMessage() {}
 
 func (x *SetSecurityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[25]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1915,7 +2011,7 @@ func (x *SetSecurityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSecurityRequest.ProtoReflect.Descriptor instead.
 func (*SetSecurityRequest) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{25}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SetSecurityRequest) GetHeader() *RequestHeader {
@@ -1950,7 +2046,7 @@ type SetSecurityResponse struct {
 
 func (x *SetSecurityResponse) Reset() {
 	*x = SetSecurityResponse{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[26]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1962,7 +2058,7 @@ func (x *SetSecurityResponse) String() string {
 func (*SetSecurityResponse) ProtoMessage() {}
 
 func (x *SetSecurityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[26]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1975,7 +2071,7 @@ func (x *SetSecurityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSecurityResponse.ProtoReflect.Descriptor instead.
 func (*SetSecurityResponse) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{26}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SetSecurityResponse) GetApplied() bool {
@@ -1996,7 +2092,7 @@ type RevsLimitRequest struct {
 
 func (x *RevsLimitRequest) Reset() {
 	*x = RevsLimitRequest{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[27]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2008,7 +2104,7 @@ func (x *RevsLimitRequest) String() string {
 func (*RevsLimitRequest) ProtoMessage() {}
 
 func (x *RevsLimitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[27]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2021,7 +2117,7 @@ func (x *RevsLimitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevsLimitRequest.ProtoReflect.Descriptor instead.
 func (*RevsLimitRequest) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{27}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RevsLimitRequest) GetHeader() *RequestHeader {
@@ -2042,7 +2138,7 @@ type RevsLimitResponse struct {
 
 func (x *RevsLimitResponse) Reset() {
 	*x = RevsLimitResponse{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[28]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2054,7 +2150,7 @@ func (x *RevsLimitResponse) String() string {
 func (*RevsLimitResponse) ProtoMessage() {}
 
 func (x *RevsLimitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[28]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2067,7 +2163,7 @@ func (x *RevsLimitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevsLimitResponse.ProtoReflect.Descriptor instead.
 func (*RevsLimitResponse) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{28}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RevsLimitResponse) GetLimit() int64 {
@@ -2090,7 +2186,7 @@ type SetRevsLimitRequest struct {
 
 func (x *SetRevsLimitRequest) Reset() {
 	*x = SetRevsLimitRequest{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[29]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2102,7 +2198,7 @@ func (x *SetRevsLimitRequest) String() string {
 func (*SetRevsLimitRequest) ProtoMessage() {}
 
 func (x *SetRevsLimitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[29]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2115,7 +2211,7 @@ func (x *SetRevsLimitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRevsLimitRequest.ProtoReflect.Descriptor instead.
 func (*SetRevsLimitRequest) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{29}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SetRevsLimitRequest) GetHeader() *RequestHeader {
@@ -2141,7 +2237,7 @@ type SetRevsLimitResponse struct {
 
 func (x *SetRevsLimitResponse) Reset() {
 	*x = SetRevsLimitResponse{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[30]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2153,7 +2249,7 @@ func (x *SetRevsLimitResponse) String() string {
 func (*SetRevsLimitResponse) ProtoMessage() {}
 
 func (x *SetRevsLimitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[30]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2166,7 +2262,7 @@ func (x *SetRevsLimitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRevsLimitResponse.ProtoReflect.Descriptor instead.
 func (*SetRevsLimitResponse) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{30}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{31}
 }
 
 // DocRevs is a list of revisions of one document.
@@ -2182,7 +2278,7 @@ type DocRevs struct {
 
 func (x *DocRevs) Reset() {
 	*x = DocRevs{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[31]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2194,7 +2290,7 @@ func (x *DocRevs) String() string {
 func (*DocRevs) ProtoMessage() {}
 
 func (x *DocRevs) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[31]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2207,7 +2303,7 @@ func (x *DocRevs) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DocRevs.ProtoReflect.Descriptor instead.
 func (*DocRevs) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{31}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DocRevs) GetId() string {
@@ -2237,7 +2333,7 @@ type PurgeRequest struct {
 
 func (x *PurgeRequest) Reset() {
 	*x = PurgeRequest{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[32]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2249,7 +2345,7 @@ func (x *PurgeRequest) String() string {
 func (*PurgeRequest) ProtoMessage() {}
 
 func (x *PurgeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[32]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2262,7 +2358,7 @@ func (x *PurgeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeRequest.ProtoReflect.Descriptor instead.
 func (*PurgeRequest) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{32}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PurgeRequest) GetHeader() *RequestHeader {
@@ -2290,7 +2386,7 @@ type PurgeResponse struct {
 
 func (x *PurgeResponse) Reset() {
 	*x = PurgeResponse{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[33]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2302,7 +2398,7 @@ func (x *PurgeResponse) String() string {
 func (*PurgeResponse) ProtoMessage() {}
 
 func (x *PurgeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[33]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2315,7 +2411,7 @@ func (x *PurgeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeResponse.ProtoReflect.Descriptor instead.
 func (*PurgeResponse) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{33}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PurgeResponse) GetPurged() []*DocRevs {
@@ -2338,7 +2434,7 @@ type AttachmentDataRequest struct {
 
 func (x *AttachmentDataRequest) Reset() {
 	*x = AttachmentDataRequest{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[34]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2350,7 +2446,7 @@ func (x *AttachmentDataRequest) String() string {
 func (*AttachmentDataRequest) ProtoMessage() {}
 
 func (x *AttachmentDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[34]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2363,7 +2459,7 @@ func (x *AttachmentDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachmentDataRequest.ProtoReflect.Descriptor instead.
 func (*AttachmentDataRequest) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{34}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AttachmentDataRequest) GetHeader() *RequestHeader {
@@ -2392,7 +2488,7 @@ type AttachmentDataResponse struct {
 
 func (x *AttachmentDataResponse) Reset() {
 	*x = AttachmentDataResponse{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[35]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2404,7 +2500,7 @@ func (x *AttachmentDataResponse) String() string {
 func (*AttachmentDataResponse) ProtoMessage() {}
 
 func (x *AttachmentDataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[35]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2417,7 +2513,7 @@ func (x *AttachmentDataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachmentDataResponse.ProtoReflect.Descriptor instead.
 func (*AttachmentDataResponse) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{35}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AttachmentDataResponse) GetChunk() []byte {
@@ -2440,7 +2536,7 @@ type RevsDiffRequest struct {
 
 func (x *RevsDiffRequest) Reset() {
 	*x = RevsDiffRequest{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[36]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2452,7 +2548,7 @@ func (x *RevsDiffRequest) String() string {
 func (*RevsDiffRequest) ProtoMessage() {}
 
 func (x *RevsDiffRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[36]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2465,7 +2561,7 @@ func (x *RevsDiffRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevsDiffRequest.ProtoReflect.Descriptor instead.
 func (*RevsDiffRequest) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{36}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RevsDiffRequest) GetHeader() *RequestHeader {
@@ -2498,7 +2594,7 @@ type RevsDiff struct {
 
 func (x *RevsDiff) Reset() {
 	*x = RevsDiff{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[37]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2510,7 +2606,7 @@ func (x *RevsDiff) String() string {
 func (*RevsDiff) ProtoMessage() {}
 
 func (x *RevsDiff) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[37]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2523,7 +2619,7 @@ func (x *RevsDiff) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevsDiff.ProtoReflect.Descriptor instead.
 func (*RevsDiff) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{37}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RevsDiff) GetId() string {
@@ -2559,7 +2655,7 @@ type RevsDiffResponse struct {
 
 func (x *RevsDiffResponse) Reset() {
 	*x = RevsDiffResponse{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[38]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2571,7 +2667,7 @@ func (x *RevsDiffResponse) String() string {
 func (*RevsDiffResponse) ProtoMessage() {}
 
 func (x *RevsDiffResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[38]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2584,7 +2680,7 @@ func (x *RevsDiffResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevsDiffResponse.ProtoReflect.Descriptor instead.
 func (*RevsDiffResponse) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{38}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RevsDiffResponse) GetDocs() []*RevsDiff {
@@ -2609,7 +2705,7 @@ type ChangesRequest struct {
 
 func (x *ChangesRequest) Reset() {
 	*x = ChangesRequest{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[39]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2621,7 +2717,7 @@ func (x *ChangesRequest) String() string {
 func (*ChangesRequest) ProtoMessage() {}
 
 func (x *ChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[39]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2634,7 +2730,7 @@ func (x *ChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangesRequest.ProtoReflect.Descriptor instead.
 func (*ChangesRequest) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{39}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ChangesRequest) GetHeader() *RequestHeader {
@@ -2676,7 +2772,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[40]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2688,7 +2784,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[40]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2701,7 +2797,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{40}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Change) GetSeq() uint64 {
@@ -2743,7 +2839,7 @@ type ChangesResponse struct {
 
 func (x *ChangesResponse) Reset() {
 	*x = ChangesResponse{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[41]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2755,7 +2851,7 @@ func (x *ChangesResponse) String() string {
 func (*ChangesResponse) ProtoMessage() {}
 
 func (x *ChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[41]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2768,7 +2864,7 @@ func (x *ChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangesResponse.ProtoReflect.Descriptor instead.
 func (*ChangesResponse) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{41}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ChangesResponse) GetChanges() []*Change {
@@ -2791,7 +2887,7 @@ type CountChangesRequest struct {
 
 func (x *CountChangesRequest) Reset() {
 	*x = CountChangesRequest{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[42]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2803,7 +2899,7 @@ func (x *CountChangesRequest) String() string {
 func (*CountChangesRequest) ProtoMessage() {}
 
 func (x *CountChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[42]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2816,7 +2912,7 @@ func (x *CountChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountChangesRequest.ProtoReflect.Descriptor instead.
 func (*CountChangesRequest) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{42}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CountChangesRequest) GetHeader() *RequestHeader {
@@ -2844,7 +2940,7 @@ type CountChangesResponse struct {
 
 func (x *CountChangesResponse) Reset() {
 	*x = CountChangesResponse{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[43]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2856,7 +2952,7 @@ func (x *CountChangesResponse) String() string {
 func (*CountChangesResponse) ProtoMessage() {}
 
 func (x *CountChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[43]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2869,7 +2965,7 @@ func (x *CountChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountChangesResponse.ProtoReflect.Descriptor instead.
 func (*CountChangesResponse) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{43}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CountChangesResponse) GetCount() int64 {
@@ -2894,7 +2990,7 @@ type ReadWinnerRequest struct {
 
 func (x *ReadWinnerRequest) Reset() {
 	*x = ReadWinnerRequest{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[44]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2906,7 +3002,7 @@ func (x *ReadWinnerRequest) String() string {
 func (*ReadWinnerRequest) ProtoMessage() {}
 
 func (x *ReadWinnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[44]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2919,7 +3015,7 @@ func (x *ReadWinnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadWinnerRequest.ProtoReflect.Descriptor instead.
 func (*ReadWinnerRequest) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{44}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ReadWinnerRequest) GetHeader() *RequestHeader {
@@ -2955,7 +3051,7 @@ type ReadWinnerResponse struct {
 
 func (x *ReadWinnerResponse) Reset() {
 	*x = ReadWinnerResponse{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[45]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2967,7 +3063,7 @@ func (x *ReadWinnerResponse) String() string {
 func (*ReadWinnerResponse) ProtoMessage() {}
 
 func (x *ReadWinnerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[45]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2980,7 +3076,7 @@ func (x *ReadWinnerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadWinnerResponse.ProtoReflect.Descriptor instead.
 func (*ReadWinnerResponse) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{45}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ReadWinnerResponse) GetRevision() *Revision {
@@ -3001,7 +3097,7 @@ type WatchChangesRequest struct {
 
 func (x *WatchChangesRequest) Reset() {
 	*x = WatchChangesRequest{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[46]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3013,7 +3109,7 @@ func (x *WatchChangesRequest) String() string {
 func (*WatchChangesRequest) ProtoMessage() {}
 
 func (x *WatchChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[46]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3026,7 +3122,7 @@ func (x *WatchChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchChangesRequest.ProtoReflect.Descriptor instead.
 func (*WatchChangesRequest) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{46}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *WatchChangesRequest) GetHeader() *RequestHeader {
@@ -3051,7 +3147,7 @@ type WatchChangesResponse struct {
 
 func (x *WatchChangesResponse) Reset() {
 	*x = WatchChangesResponse{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[47]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3063,7 +3159,7 @@ func (x *WatchChangesResponse) String() string {
 func (*WatchChangesResponse) ProtoMessage() {}
 
 func (x *WatchChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[47]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3076,7 +3172,7 @@ func (x *WatchChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchChangesResponse.ProtoReflect.Descriptor instead.
 func (*WatchChangesResponse) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{47}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *WatchChangesResponse) GetUpdateSeq() uint64 {
@@ -3104,7 +3200,7 @@ type OpenCopyRequest struct {
 
 func (x *OpenCopyRequest) Reset() {
 	*x = OpenCopyRequest{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[48]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3116,7 +3212,7 @@ func (x *OpenCopyRequest) String() string {
 func (*OpenCopyRequest) ProtoMessage() {}
 
 func (x *OpenCopyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[48]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3129,7 +3225,7 @@ func (x *OpenCopyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenCopyRequest.ProtoReflect.Descriptor instead.
 func (*OpenCopyRequest) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{48}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *OpenCopyRequest) GetHeader() *RequestHeader {
@@ -3155,7 +3251,7 @@ type OpenCopyResponse struct {
 
 func (x *OpenCopyResponse) Reset() {
 	*x = OpenCopyResponse{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[49]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3167,7 +3263,7 @@ func (x *OpenCopyResponse) String() string {
 func (*OpenCopyResponse) ProtoMessage() {}
 
 func (x *OpenCopyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[49]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3180,7 +3276,7 @@ func (x *OpenCopyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenCopyResponse.ProtoReflect.Descriptor instead.
 func (*OpenCopyResponse) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{49}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *OpenCopyResponse) GetUuid() string {
@@ -3217,7 +3313,7 @@ type CreateCopyRequest struct {
 
 func (x *CreateCopyRequest) Reset() {
 	*x = CreateCopyRequest{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[50]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3229,7 +3325,7 @@ func (x *CreateCopyRequest) String() string {
 func (*CreateCopyRequest) ProtoMessage() {}
 
 func (x *CreateCopyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[50]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3242,7 +3338,7 @@ func (x *CreateCopyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCopyRequest.ProtoReflect.Descriptor instead.
 func (*CreateCopyRequest) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{50}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *CreateCopyRequest) GetHeader() *RequestHeader {
@@ -3268,7 +3364,7 @@ type CreateCopyResponse struct {
 
 func (x *CreateCopyResponse) Reset() {
 	*x = CreateCopyResponse{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[51]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3280,7 +3376,7 @@ func (x *CreateCopyResponse) String() string {
 func (*CreateCopyResponse) ProtoMessage() {}
 
 func (x *CreateCopyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[51]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3293,7 +3389,7 @@ func (x *CreateCopyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCopyResponse.ProtoReflect.Descriptor instead.
 func (*CreateCopyResponse) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{51}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{52}
 }
 
 // DeleteCopyRequest deletes a copy.
@@ -3307,7 +3403,7 @@ type DeleteCopyRequest struct {
 
 func (x *DeleteCopyRequest) Reset() {
 	*x = DeleteCopyRequest{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[52]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3319,7 +3415,7 @@ func (x *DeleteCopyRequest) String() string {
 func (*DeleteCopyRequest) ProtoMessage() {}
 
 func (x *DeleteCopyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[52]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3332,7 +3428,7 @@ func (x *DeleteCopyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCopyRequest.ProtoReflect.Descriptor instead.
 func (*DeleteCopyRequest) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{52}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *DeleteCopyRequest) GetHeader() *RequestHeader {
@@ -3351,7 +3447,7 @@ type DeleteCopyResponse struct {
 
 func (x *DeleteCopyResponse) Reset() {
 	*x = DeleteCopyResponse{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[53]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3363,7 +3459,7 @@ func (x *DeleteCopyResponse) String() string {
 func (*DeleteCopyResponse) ProtoMessage() {}
 
 func (x *DeleteCopyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[53]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3376,7 +3472,7 @@ func (x *DeleteCopyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCopyResponse.ProtoReflect.Descriptor instead.
 func (*DeleteCopyResponse) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{53}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{54}
 }
 
 // LocalDocsRequest asks for every _local document of a copy.
@@ -3390,7 +3486,7 @@ type LocalDocsRequest struct {
 
 func (x *LocalDocsRequest) Reset() {
 	*x = LocalDocsRequest{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[54]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3402,7 +3498,7 @@ func (x *LocalDocsRequest) String() string {
 func (*LocalDocsRequest) ProtoMessage() {}
 
 func (x *LocalDocsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[54]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3415,7 +3511,7 @@ func (x *LocalDocsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalDocsRequest.ProtoReflect.Descriptor instead.
 func (*LocalDocsRequest) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{54}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *LocalDocsRequest) GetHeader() *RequestHeader {
@@ -3444,7 +3540,7 @@ type LocalDoc struct {
 
 func (x *LocalDoc) Reset() {
 	*x = LocalDoc{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[55]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3456,7 +3552,7 @@ func (x *LocalDoc) String() string {
 func (*LocalDoc) ProtoMessage() {}
 
 func (x *LocalDoc) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[55]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3469,7 +3565,7 @@ func (x *LocalDoc) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalDoc.ProtoReflect.Descriptor instead.
 func (*LocalDoc) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{55}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *LocalDoc) GetId() string {
@@ -3518,7 +3614,7 @@ type LocalDocsResponse struct {
 
 func (x *LocalDocsResponse) Reset() {
 	*x = LocalDocsResponse{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[56]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3530,7 +3626,7 @@ func (x *LocalDocsResponse) String() string {
 func (*LocalDocsResponse) ProtoMessage() {}
 
 func (x *LocalDocsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[56]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3543,7 +3639,7 @@ func (x *LocalDocsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalDocsResponse.ProtoReflect.Descriptor instead.
 func (*LocalDocsResponse) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{56}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *LocalDocsResponse) GetDocs() []*LocalDoc {
@@ -3568,7 +3664,7 @@ type PurgeInfosRequest struct {
 
 func (x *PurgeInfosRequest) Reset() {
 	*x = PurgeInfosRequest{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[57]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3580,7 +3676,7 @@ func (x *PurgeInfosRequest) String() string {
 func (*PurgeInfosRequest) ProtoMessage() {}
 
 func (x *PurgeInfosRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[57]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3593,7 +3689,7 @@ func (x *PurgeInfosRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeInfosRequest.ProtoReflect.Descriptor instead.
 func (*PurgeInfosRequest) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{57}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *PurgeInfosRequest) GetHeader() *RequestHeader {
@@ -3632,7 +3728,7 @@ type PurgeInfo struct {
 
 func (x *PurgeInfo) Reset() {
 	*x = PurgeInfo{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[58]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3644,7 +3740,7 @@ func (x *PurgeInfo) String() string {
 func (*PurgeInfo) ProtoMessage() {}
 
 func (x *PurgeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[58]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3657,7 +3753,7 @@ func (x *PurgeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeInfo.ProtoReflect.Descriptor instead.
 func (*PurgeInfo) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{58}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *PurgeInfo) GetSeq() uint64 {
@@ -3692,7 +3788,7 @@ type PurgeInfosResponse struct {
 
 func (x *PurgeInfosResponse) Reset() {
 	*x = PurgeInfosResponse{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[59]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3704,7 +3800,7 @@ func (x *PurgeInfosResponse) String() string {
 func (*PurgeInfosResponse) ProtoMessage() {}
 
 func (x *PurgeInfosResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[59]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3717,7 +3813,7 @@ func (x *PurgeInfosResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeInfosResponse.ProtoReflect.Descriptor instead.
 func (*PurgeInfosResponse) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{59}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *PurgeInfosResponse) GetInfos() []*PurgeInfo {
@@ -3741,7 +3837,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[60]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3753,7 +3849,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[60]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3766,7 +3862,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{60}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *Receipt) GetWriteId() []byte {
@@ -3796,7 +3892,7 @@ type MatchReceiptsRequest struct {
 
 func (x *MatchReceiptsRequest) Reset() {
 	*x = MatchReceiptsRequest{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[61]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3808,7 +3904,7 @@ func (x *MatchReceiptsRequest) String() string {
 func (*MatchReceiptsRequest) ProtoMessage() {}
 
 func (x *MatchReceiptsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[61]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3821,7 +3917,7 @@ func (x *MatchReceiptsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchReceiptsRequest.ProtoReflect.Descriptor instead.
 func (*MatchReceiptsRequest) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{61}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *MatchReceiptsRequest) GetHeader() *RequestHeader {
@@ -3850,7 +3946,7 @@ type MatchReceiptsResponse struct {
 
 func (x *MatchReceiptsResponse) Reset() {
 	*x = MatchReceiptsResponse{}
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[62]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3862,7 +3958,7 @@ func (x *MatchReceiptsResponse) String() string {
 func (*MatchReceiptsResponse) ProtoMessage() {}
 
 func (x *MatchReceiptsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_divan_internal_v1_shard_proto_msgTypes[62]
+	mi := &file_divan_internal_v1_shard_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3875,7 +3971,7 @@ func (x *MatchReceiptsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchReceiptsResponse.ProtoReflect.Descriptor instead.
 func (*MatchReceiptsResponse) Descriptor() ([]byte, []int) {
-	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{62}
+	return file_divan_internal_v1_shard_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *MatchReceiptsResponse) GetMatched() []bool {
@@ -3946,19 +4042,26 @@ const file_divan_internal_v1_shard_proto_rawDesc = "" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x1e\n" +
 	"\brev_tree\x18\x03 \x01(\fH\x00R\arevTree\x88\x01\x01\x129\n" +
 	"\trevisions\x18\x04 \x03(\v2\x1b.divan.internal.v1.RevisionR\trevisionsB\v\n" +
-	"\t_rev_tree\"\xd6\x01\n" +
+	"\t_rev_tree\"\xff\x01\n" +
 	"\rUpdateRequest\x128\n" +
 	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\x12*\n" +
 	"\x04docs\x18\x02 \x03(\v2\x16.divan.internal.v1.DocR\x04docs\x12\x1b\n" +
 	"\tnew_edits\x18\x03 \x01(\bR\bnewEdits\x12\x19\n" +
 	"\bwrite_id\x18\x04 \x01(\fR\awriteId\x12'\n" +
-	"\x0freplicate_local\x18\x05 \x01(\bR\x0ereplicateLocal\"x\n" +
+	"\x0freplicate_local\x18\x05 \x01(\bR\x0ereplicateLocal\x12'\n" +
+	"\x0fcompact_results\x18\x06 \x01(\bR\x0ecompactResults\"x\n" +
 	"\fUpdateResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12(\n" +
 	"\x03rev\x18\x02 \x01(\v2\x16.divan.internal.v1.RevR\x03rev\x12.\n" +
-	"\x05error\x18\x03 \x01(\v2\x18.divan.internal.v1.ErrorR\x05error\"K\n" +
+	"\x05error\x18\x03 \x01(\v2\x18.divan.internal.v1.ErrorR\x05error\"\xb6\x01\n" +
 	"\x0eUpdateResponse\x129\n" +
-	"\aresults\x18\x01 \x03(\v2\x1f.divan.internal.v1.UpdateResultR\aresults\"\xed\x01\n" +
+	"\aresults\x18\x01 \x03(\v2\x1f.divan.internal.v1.UpdateResultR\aresults\x12\x17\n" +
+	"\arev_pos\x18\x02 \x03(\x03R\x06revPos\x12\x17\n" +
+	"\arev_ids\x18\x03 \x03(\tR\x06revIds\x127\n" +
+	"\x06errors\x18\x04 \x03(\v2\x1f.divan.internal.v1.IndexedErrorR\x06errors\"T\n" +
+	"\fIndexedError\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12.\n" +
+	"\x05error\x18\x02 \x01(\v2\x18.divan.internal.v1.ErrorR\x05error\"\xed\x01\n" +
 	"\vOpenRequest\x128\n" +
 	"\x06header\x18\x01 \x01(\v2 .divan.internal.v1.RequestHeaderR\x06header\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12(\n" +
@@ -4195,7 +4298,7 @@ func file_divan_internal_v1_shard_proto_rawDescGZIP() []byte {
 }
 
 var file_divan_internal_v1_shard_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_divan_internal_v1_shard_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
+var file_divan_internal_v1_shard_proto_msgTypes = make([]protoimpl.MessageInfo, 64)
 var file_divan_internal_v1_shard_proto_goTypes = []any{
 	(ErrorKind)(0),                 // 0: divan.internal.v1.ErrorKind
 	(*RequestHeader)(nil),          // 1: divan.internal.v1.RequestHeader
@@ -4209,58 +4312,59 @@ var file_divan_internal_v1_shard_proto_goTypes = []any{
 	(*UpdateRequest)(nil),          // 9: divan.internal.v1.UpdateRequest
 	(*UpdateResult)(nil),           // 10: divan.internal.v1.UpdateResult
 	(*UpdateResponse)(nil),         // 11: divan.internal.v1.UpdateResponse
-	(*OpenRequest)(nil),            // 12: divan.internal.v1.OpenRequest
-	(*OpenResponse)(nil),           // 13: divan.internal.v1.OpenResponse
-	(*DocsRequest)(nil),            // 14: divan.internal.v1.DocsRequest
-	(*DocRow)(nil),                 // 15: divan.internal.v1.DocRow
-	(*DocsResponse)(nil),           // 16: divan.internal.v1.DocsResponse
-	(*LookupRequest)(nil),          // 17: divan.internal.v1.LookupRequest
-	(*LookupRow)(nil),              // 18: divan.internal.v1.LookupRow
-	(*LookupResponse)(nil),         // 19: divan.internal.v1.LookupResponse
-	(*CountBeforeRequest)(nil),     // 20: divan.internal.v1.CountBeforeRequest
-	(*CountBeforeResponse)(nil),    // 21: divan.internal.v1.CountBeforeResponse
-	(*InfoRequest)(nil),            // 22: divan.internal.v1.InfoRequest
-	(*InfoResponse)(nil),           // 23: divan.internal.v1.InfoResponse
-	(*SecurityRequest)(nil),        // 24: divan.internal.v1.SecurityRequest
-	(*SecurityResponse)(nil),       // 25: divan.internal.v1.SecurityResponse
-	(*SetSecurityRequest)(nil),     // 26: divan.internal.v1.SetSecurityRequest
-	(*SetSecurityResponse)(nil),    // 27: divan.internal.v1.SetSecurityResponse
-	(*RevsLimitRequest)(nil),       // 28: divan.internal.v1.RevsLimitRequest
-	(*RevsLimitResponse)(nil),      // 29: divan.internal.v1.RevsLimitResponse
-	(*SetRevsLimitRequest)(nil),    // 30: divan.internal.v1.SetRevsLimitRequest
-	(*SetRevsLimitResponse)(nil),   // 31: divan.internal.v1.SetRevsLimitResponse
-	(*DocRevs)(nil),                // 32: divan.internal.v1.DocRevs
-	(*PurgeRequest)(nil),           // 33: divan.internal.v1.PurgeRequest
-	(*PurgeResponse)(nil),          // 34: divan.internal.v1.PurgeResponse
-	(*AttachmentDataRequest)(nil),  // 35: divan.internal.v1.AttachmentDataRequest
-	(*AttachmentDataResponse)(nil), // 36: divan.internal.v1.AttachmentDataResponse
-	(*RevsDiffRequest)(nil),        // 37: divan.internal.v1.RevsDiffRequest
-	(*RevsDiff)(nil),               // 38: divan.internal.v1.RevsDiff
-	(*RevsDiffResponse)(nil),       // 39: divan.internal.v1.RevsDiffResponse
-	(*ChangesRequest)(nil),         // 40: divan.internal.v1.ChangesRequest
-	(*Change)(nil),                 // 41: divan.internal.v1.Change
-	(*ChangesResponse)(nil),        // 42: divan.internal.v1.ChangesResponse
-	(*CountChangesRequest)(nil),    // 43: divan.internal.v1.CountChangesRequest
-	(*CountChangesResponse)(nil),   // 44: divan.internal.v1.CountChangesResponse
-	(*ReadWinnerRequest)(nil),      // 45: divan.internal.v1.ReadWinnerRequest
-	(*ReadWinnerResponse)(nil),     // 46: divan.internal.v1.ReadWinnerResponse
-	(*WatchChangesRequest)(nil),    // 47: divan.internal.v1.WatchChangesRequest
-	(*WatchChangesResponse)(nil),   // 48: divan.internal.v1.WatchChangesResponse
-	(*OpenCopyRequest)(nil),        // 49: divan.internal.v1.OpenCopyRequest
-	(*OpenCopyResponse)(nil),       // 50: divan.internal.v1.OpenCopyResponse
-	(*CreateCopyRequest)(nil),      // 51: divan.internal.v1.CreateCopyRequest
-	(*CreateCopyResponse)(nil),     // 52: divan.internal.v1.CreateCopyResponse
-	(*DeleteCopyRequest)(nil),      // 53: divan.internal.v1.DeleteCopyRequest
-	(*DeleteCopyResponse)(nil),     // 54: divan.internal.v1.DeleteCopyResponse
-	(*LocalDocsRequest)(nil),       // 55: divan.internal.v1.LocalDocsRequest
-	(*LocalDoc)(nil),               // 56: divan.internal.v1.LocalDoc
-	(*LocalDocsResponse)(nil),      // 57: divan.internal.v1.LocalDocsResponse
-	(*PurgeInfosRequest)(nil),      // 58: divan.internal.v1.PurgeInfosRequest
-	(*PurgeInfo)(nil),              // 59: divan.internal.v1.PurgeInfo
-	(*PurgeInfosResponse)(nil),     // 60: divan.internal.v1.PurgeInfosResponse
-	(*Receipt)(nil),                // 61: divan.internal.v1.Receipt
-	(*MatchReceiptsRequest)(nil),   // 62: divan.internal.v1.MatchReceiptsRequest
-	(*MatchReceiptsResponse)(nil),  // 63: divan.internal.v1.MatchReceiptsResponse
+	(*IndexedError)(nil),           // 12: divan.internal.v1.IndexedError
+	(*OpenRequest)(nil),            // 13: divan.internal.v1.OpenRequest
+	(*OpenResponse)(nil),           // 14: divan.internal.v1.OpenResponse
+	(*DocsRequest)(nil),            // 15: divan.internal.v1.DocsRequest
+	(*DocRow)(nil),                 // 16: divan.internal.v1.DocRow
+	(*DocsResponse)(nil),           // 17: divan.internal.v1.DocsResponse
+	(*LookupRequest)(nil),          // 18: divan.internal.v1.LookupRequest
+	(*LookupRow)(nil),              // 19: divan.internal.v1.LookupRow
+	(*LookupResponse)(nil),         // 20: divan.internal.v1.LookupResponse
+	(*CountBeforeRequest)(nil),     // 21: divan.internal.v1.CountBeforeRequest
+	(*CountBeforeResponse)(nil),    // 22: divan.internal.v1.CountBeforeResponse
+	(*InfoRequest)(nil),            // 23: divan.internal.v1.InfoRequest
+	(*InfoResponse)(nil),           // 24: divan.internal.v1.InfoResponse
+	(*SecurityRequest)(nil),        // 25: divan.internal.v1.SecurityRequest
+	(*SecurityResponse)(nil),       // 26: divan.internal.v1.SecurityResponse
+	(*SetSecurityRequest)(nil),     // 27: divan.internal.v1.SetSecurityRequest
+	(*SetSecurityResponse)(nil),    // 28: divan.internal.v1.SetSecurityResponse
+	(*RevsLimitRequest)(nil),       // 29: divan.internal.v1.RevsLimitRequest
+	(*RevsLimitResponse)(nil),      // 30: divan.internal.v1.RevsLimitResponse
+	(*SetRevsLimitRequest)(nil),    // 31: divan.internal.v1.SetRevsLimitRequest
+	(*SetRevsLimitResponse)(nil),   // 32: divan.internal.v1.SetRevsLimitResponse
+	(*DocRevs)(nil),                // 33: divan.internal.v1.DocRevs
+	(*PurgeRequest)(nil),           // 34: divan.internal.v1.PurgeRequest
+	(*PurgeResponse)(nil),          // 35: divan.internal.v1.PurgeResponse
+	(*AttachmentDataRequest)(nil),  // 36: divan.internal.v1.AttachmentDataRequest
+	(*AttachmentDataResponse)(nil), // 37: divan.internal.v1.AttachmentDataResponse
+	(*RevsDiffRequest)(nil),        // 38: divan.internal.v1.RevsDiffRequest
+	(*RevsDiff)(nil),               // 39: divan.internal.v1.RevsDiff
+	(*RevsDiffResponse)(nil),       // 40: divan.internal.v1.RevsDiffResponse
+	(*ChangesRequest)(nil),         // 41: divan.internal.v1.ChangesRequest
+	(*Change)(nil),                 // 42: divan.internal.v1.Change
+	(*ChangesResponse)(nil),        // 43: divan.internal.v1.ChangesResponse
+	(*CountChangesRequest)(nil),    // 44: divan.internal.v1.CountChangesRequest
+	(*CountChangesResponse)(nil),   // 45: divan.internal.v1.CountChangesResponse
+	(*ReadWinnerRequest)(nil),      // 46: divan.internal.v1.ReadWinnerRequest
+	(*ReadWinnerResponse)(nil),     // 47: divan.internal.v1.ReadWinnerResponse
+	(*WatchChangesRequest)(nil),    // 48: divan.internal.v1.WatchChangesRequest
+	(*WatchChangesResponse)(nil),   // 49: divan.internal.v1.WatchChangesResponse
+	(*OpenCopyRequest)(nil),        // 50: divan.internal.v1.OpenCopyRequest
+	(*OpenCopyResponse)(nil),       // 51: divan.internal.v1.OpenCopyResponse
+	(*CreateCopyRequest)(nil),      // 52: divan.internal.v1.CreateCopyRequest
+	(*CreateCopyResponse)(nil),     // 53: divan.internal.v1.CreateCopyResponse
+	(*DeleteCopyRequest)(nil),      // 54: divan.internal.v1.DeleteCopyRequest
+	(*DeleteCopyResponse)(nil),     // 55: divan.internal.v1.DeleteCopyResponse
+	(*LocalDocsRequest)(nil),       // 56: divan.internal.v1.LocalDocsRequest
+	(*LocalDoc)(nil),               // 57: divan.internal.v1.LocalDoc
+	(*LocalDocsResponse)(nil),      // 58: divan.internal.v1.LocalDocsResponse
+	(*PurgeInfosRequest)(nil),      // 59: divan.internal.v1.PurgeInfosRequest
+	(*PurgeInfo)(nil),              // 60: divan.internal.v1.PurgeInfo
+	(*PurgeInfosResponse)(nil),     // 61: divan.internal.v1.PurgeInfosResponse
+	(*Receipt)(nil),                // 62: divan.internal.v1.Receipt
+	(*MatchReceiptsRequest)(nil),   // 63: divan.internal.v1.MatchReceiptsRequest
+	(*MatchReceiptsResponse)(nil),  // 64: divan.internal.v1.MatchReceiptsResponse
 }
 var file_divan_internal_v1_shard_proto_depIdxs = []int32{
 	0,  // 0: divan.internal.v1.Error.kind:type_name -> divan.internal.v1.ErrorKind
@@ -4275,102 +4379,104 @@ var file_divan_internal_v1_shard_proto_depIdxs = []int32{
 	3,  // 9: divan.internal.v1.UpdateResult.rev:type_name -> divan.internal.v1.Rev
 	2,  // 10: divan.internal.v1.UpdateResult.error:type_name -> divan.internal.v1.Error
 	10, // 11: divan.internal.v1.UpdateResponse.results:type_name -> divan.internal.v1.UpdateResult
-	1,  // 12: divan.internal.v1.OpenRequest.header:type_name -> divan.internal.v1.RequestHeader
-	3,  // 13: divan.internal.v1.OpenRequest.rev:type_name -> divan.internal.v1.Rev
-	3,  // 14: divan.internal.v1.OpenRequest.open_revs:type_name -> divan.internal.v1.Rev
-	8,  // 15: divan.internal.v1.OpenResponse.document:type_name -> divan.internal.v1.Document
-	1,  // 16: divan.internal.v1.DocsRequest.header:type_name -> divan.internal.v1.RequestHeader
-	3,  // 17: divan.internal.v1.DocRow.rev:type_name -> divan.internal.v1.Rev
-	7,  // 18: divan.internal.v1.DocRow.doc:type_name -> divan.internal.v1.Revision
-	3,  // 19: divan.internal.v1.DocRow.conflicts:type_name -> divan.internal.v1.Rev
-	15, // 20: divan.internal.v1.DocsResponse.rows:type_name -> divan.internal.v1.DocRow
-	1,  // 21: divan.internal.v1.LookupRequest.header:type_name -> divan.internal.v1.RequestHeader
-	15, // 22: divan.internal.v1.LookupRow.row:type_name -> divan.internal.v1.DocRow
-	18, // 23: divan.internal.v1.LookupResponse.rows:type_name -> divan.internal.v1.LookupRow
-	1,  // 24: divan.internal.v1.CountBeforeRequest.header:type_name -> divan.internal.v1.RequestHeader
-	1,  // 25: divan.internal.v1.InfoRequest.header:type_name -> divan.internal.v1.RequestHeader
-	1,  // 26: divan.internal.v1.SecurityRequest.header:type_name -> divan.internal.v1.RequestHeader
-	1,  // 27: divan.internal.v1.SetSecurityRequest.header:type_name -> divan.internal.v1.RequestHeader
-	1,  // 28: divan.internal.v1.RevsLimitRequest.header:type_name -> divan.internal.v1.RequestHeader
-	1,  // 29: divan.internal.v1.SetRevsLimitRequest.header:type_name -> divan.internal.v1.RequestHeader
-	3,  // 30: divan.internal.v1.DocRevs.revs:type_name -> divan.internal.v1.Rev
-	1,  // 31: divan.internal.v1.PurgeRequest.header:type_name -> divan.internal.v1.RequestHeader
-	32, // 32: divan.internal.v1.PurgeRequest.docs:type_name -> divan.internal.v1.DocRevs
-	32, // 33: divan.internal.v1.PurgeResponse.purged:type_name -> divan.internal.v1.DocRevs
-	1,  // 34: divan.internal.v1.AttachmentDataRequest.header:type_name -> divan.internal.v1.RequestHeader
-	1,  // 35: divan.internal.v1.RevsDiffRequest.header:type_name -> divan.internal.v1.RequestHeader
-	32, // 36: divan.internal.v1.RevsDiffRequest.docs:type_name -> divan.internal.v1.DocRevs
-	3,  // 37: divan.internal.v1.RevsDiff.missing:type_name -> divan.internal.v1.Rev
-	3,  // 38: divan.internal.v1.RevsDiff.possible_ancestors:type_name -> divan.internal.v1.Rev
-	38, // 39: divan.internal.v1.RevsDiffResponse.docs:type_name -> divan.internal.v1.RevsDiff
-	1,  // 40: divan.internal.v1.ChangesRequest.header:type_name -> divan.internal.v1.RequestHeader
-	41, // 41: divan.internal.v1.ChangesResponse.changes:type_name -> divan.internal.v1.Change
-	1,  // 42: divan.internal.v1.CountChangesRequest.header:type_name -> divan.internal.v1.RequestHeader
-	1,  // 43: divan.internal.v1.ReadWinnerRequest.header:type_name -> divan.internal.v1.RequestHeader
-	3,  // 44: divan.internal.v1.ReadWinnerRequest.winner:type_name -> divan.internal.v1.Rev
-	7,  // 45: divan.internal.v1.ReadWinnerResponse.revision:type_name -> divan.internal.v1.Revision
-	1,  // 46: divan.internal.v1.WatchChangesRequest.header:type_name -> divan.internal.v1.RequestHeader
-	1,  // 47: divan.internal.v1.OpenCopyRequest.header:type_name -> divan.internal.v1.RequestHeader
-	1,  // 48: divan.internal.v1.CreateCopyRequest.header:type_name -> divan.internal.v1.RequestHeader
-	1,  // 49: divan.internal.v1.DeleteCopyRequest.header:type_name -> divan.internal.v1.RequestHeader
-	1,  // 50: divan.internal.v1.LocalDocsRequest.header:type_name -> divan.internal.v1.RequestHeader
-	56, // 51: divan.internal.v1.LocalDocsResponse.docs:type_name -> divan.internal.v1.LocalDoc
-	1,  // 52: divan.internal.v1.PurgeInfosRequest.header:type_name -> divan.internal.v1.RequestHeader
-	3,  // 53: divan.internal.v1.PurgeInfo.revs:type_name -> divan.internal.v1.Rev
-	59, // 54: divan.internal.v1.PurgeInfosResponse.infos:type_name -> divan.internal.v1.PurgeInfo
-	1,  // 55: divan.internal.v1.MatchReceiptsRequest.header:type_name -> divan.internal.v1.RequestHeader
-	61, // 56: divan.internal.v1.MatchReceiptsRequest.receipts:type_name -> divan.internal.v1.Receipt
-	9,  // 57: divan.internal.v1.ShardService.Update:input_type -> divan.internal.v1.UpdateRequest
-	12, // 58: divan.internal.v1.ShardService.Open:input_type -> divan.internal.v1.OpenRequest
-	14, // 59: divan.internal.v1.ShardService.Docs:input_type -> divan.internal.v1.DocsRequest
-	17, // 60: divan.internal.v1.ShardService.Lookup:input_type -> divan.internal.v1.LookupRequest
-	20, // 61: divan.internal.v1.ShardService.CountBefore:input_type -> divan.internal.v1.CountBeforeRequest
-	22, // 62: divan.internal.v1.ShardService.Info:input_type -> divan.internal.v1.InfoRequest
-	24, // 63: divan.internal.v1.ShardService.Security:input_type -> divan.internal.v1.SecurityRequest
-	26, // 64: divan.internal.v1.ShardService.SetSecurity:input_type -> divan.internal.v1.SetSecurityRequest
-	28, // 65: divan.internal.v1.ShardService.RevsLimit:input_type -> divan.internal.v1.RevsLimitRequest
-	30, // 66: divan.internal.v1.ShardService.SetRevsLimit:input_type -> divan.internal.v1.SetRevsLimitRequest
-	33, // 67: divan.internal.v1.ShardService.Purge:input_type -> divan.internal.v1.PurgeRequest
-	35, // 68: divan.internal.v1.ShardService.AttachmentData:input_type -> divan.internal.v1.AttachmentDataRequest
-	37, // 69: divan.internal.v1.ShardService.RevsDiff:input_type -> divan.internal.v1.RevsDiffRequest
-	40, // 70: divan.internal.v1.ShardService.Changes:input_type -> divan.internal.v1.ChangesRequest
-	55, // 71: divan.internal.v1.ShardService.LocalDocs:input_type -> divan.internal.v1.LocalDocsRequest
-	58, // 72: divan.internal.v1.ShardService.PurgeInfos:input_type -> divan.internal.v1.PurgeInfosRequest
-	62, // 73: divan.internal.v1.ShardService.MatchReceipts:input_type -> divan.internal.v1.MatchReceiptsRequest
-	43, // 74: divan.internal.v1.ShardService.CountChanges:input_type -> divan.internal.v1.CountChangesRequest
-	45, // 75: divan.internal.v1.ShardService.ReadWinner:input_type -> divan.internal.v1.ReadWinnerRequest
-	47, // 76: divan.internal.v1.ShardService.WatchChanges:input_type -> divan.internal.v1.WatchChangesRequest
-	49, // 77: divan.internal.v1.ShardService.OpenCopy:input_type -> divan.internal.v1.OpenCopyRequest
-	51, // 78: divan.internal.v1.ShardService.CreateCopy:input_type -> divan.internal.v1.CreateCopyRequest
-	53, // 79: divan.internal.v1.ShardService.DeleteCopy:input_type -> divan.internal.v1.DeleteCopyRequest
-	11, // 80: divan.internal.v1.ShardService.Update:output_type -> divan.internal.v1.UpdateResponse
-	13, // 81: divan.internal.v1.ShardService.Open:output_type -> divan.internal.v1.OpenResponse
-	16, // 82: divan.internal.v1.ShardService.Docs:output_type -> divan.internal.v1.DocsResponse
-	19, // 83: divan.internal.v1.ShardService.Lookup:output_type -> divan.internal.v1.LookupResponse
-	21, // 84: divan.internal.v1.ShardService.CountBefore:output_type -> divan.internal.v1.CountBeforeResponse
-	23, // 85: divan.internal.v1.ShardService.Info:output_type -> divan.internal.v1.InfoResponse
-	25, // 86: divan.internal.v1.ShardService.Security:output_type -> divan.internal.v1.SecurityResponse
-	27, // 87: divan.internal.v1.ShardService.SetSecurity:output_type -> divan.internal.v1.SetSecurityResponse
-	29, // 88: divan.internal.v1.ShardService.RevsLimit:output_type -> divan.internal.v1.RevsLimitResponse
-	31, // 89: divan.internal.v1.ShardService.SetRevsLimit:output_type -> divan.internal.v1.SetRevsLimitResponse
-	34, // 90: divan.internal.v1.ShardService.Purge:output_type -> divan.internal.v1.PurgeResponse
-	36, // 91: divan.internal.v1.ShardService.AttachmentData:output_type -> divan.internal.v1.AttachmentDataResponse
-	39, // 92: divan.internal.v1.ShardService.RevsDiff:output_type -> divan.internal.v1.RevsDiffResponse
-	42, // 93: divan.internal.v1.ShardService.Changes:output_type -> divan.internal.v1.ChangesResponse
-	57, // 94: divan.internal.v1.ShardService.LocalDocs:output_type -> divan.internal.v1.LocalDocsResponse
-	60, // 95: divan.internal.v1.ShardService.PurgeInfos:output_type -> divan.internal.v1.PurgeInfosResponse
-	63, // 96: divan.internal.v1.ShardService.MatchReceipts:output_type -> divan.internal.v1.MatchReceiptsResponse
-	44, // 97: divan.internal.v1.ShardService.CountChanges:output_type -> divan.internal.v1.CountChangesResponse
-	46, // 98: divan.internal.v1.ShardService.ReadWinner:output_type -> divan.internal.v1.ReadWinnerResponse
-	48, // 99: divan.internal.v1.ShardService.WatchChanges:output_type -> divan.internal.v1.WatchChangesResponse
-	50, // 100: divan.internal.v1.ShardService.OpenCopy:output_type -> divan.internal.v1.OpenCopyResponse
-	52, // 101: divan.internal.v1.ShardService.CreateCopy:output_type -> divan.internal.v1.CreateCopyResponse
-	54, // 102: divan.internal.v1.ShardService.DeleteCopy:output_type -> divan.internal.v1.DeleteCopyResponse
-	80, // [80:103] is the sub-list for method output_type
-	57, // [57:80] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	12, // 12: divan.internal.v1.UpdateResponse.errors:type_name -> divan.internal.v1.IndexedError
+	2,  // 13: divan.internal.v1.IndexedError.error:type_name -> divan.internal.v1.Error
+	1,  // 14: divan.internal.v1.OpenRequest.header:type_name -> divan.internal.v1.RequestHeader
+	3,  // 15: divan.internal.v1.OpenRequest.rev:type_name -> divan.internal.v1.Rev
+	3,  // 16: divan.internal.v1.OpenRequest.open_revs:type_name -> divan.internal.v1.Rev
+	8,  // 17: divan.internal.v1.OpenResponse.document:type_name -> divan.internal.v1.Document
+	1,  // 18: divan.internal.v1.DocsRequest.header:type_name -> divan.internal.v1.RequestHeader
+	3,  // 19: divan.internal.v1.DocRow.rev:type_name -> divan.internal.v1.Rev
+	7,  // 20: divan.internal.v1.DocRow.doc:type_name -> divan.internal.v1.Revision
+	3,  // 21: divan.internal.v1.DocRow.conflicts:type_name -> divan.internal.v1.Rev
+	16, // 22: divan.internal.v1.DocsResponse.rows:type_name -> divan.internal.v1.DocRow
+	1,  // 23: divan.internal.v1.LookupRequest.header:type_name -> divan.internal.v1.RequestHeader
+	16, // 24: divan.internal.v1.LookupRow.row:type_name -> divan.internal.v1.DocRow
+	19, // 25: divan.internal.v1.LookupResponse.rows:type_name -> divan.internal.v1.LookupRow
+	1,  // 26: divan.internal.v1.CountBeforeRequest.header:type_name -> divan.internal.v1.RequestHeader
+	1,  // 27: divan.internal.v1.InfoRequest.header:type_name -> divan.internal.v1.RequestHeader
+	1,  // 28: divan.internal.v1.SecurityRequest.header:type_name -> divan.internal.v1.RequestHeader
+	1,  // 29: divan.internal.v1.SetSecurityRequest.header:type_name -> divan.internal.v1.RequestHeader
+	1,  // 30: divan.internal.v1.RevsLimitRequest.header:type_name -> divan.internal.v1.RequestHeader
+	1,  // 31: divan.internal.v1.SetRevsLimitRequest.header:type_name -> divan.internal.v1.RequestHeader
+	3,  // 32: divan.internal.v1.DocRevs.revs:type_name -> divan.internal.v1.Rev
+	1,  // 33: divan.internal.v1.PurgeRequest.header:type_name -> divan.internal.v1.RequestHeader
+	33, // 34: divan.internal.v1.PurgeRequest.docs:type_name -> divan.internal.v1.DocRevs
+	33, // 35: divan.internal.v1.PurgeResponse.purged:type_name -> divan.internal.v1.DocRevs
+	1,  // 36: divan.internal.v1.AttachmentDataRequest.header:type_name -> divan.internal.v1.RequestHeader
+	1,  // 37: divan.internal.v1.RevsDiffRequest.header:type_name -> divan.internal.v1.RequestHeader
+	33, // 38: divan.internal.v1.RevsDiffRequest.docs:type_name -> divan.internal.v1.DocRevs
+	3,  // 39: divan.internal.v1.RevsDiff.missing:type_name -> divan.internal.v1.Rev
+	3,  // 40: divan.internal.v1.RevsDiff.possible_ancestors:type_name -> divan.internal.v1.Rev
+	39, // 41: divan.internal.v1.RevsDiffResponse.docs:type_name -> divan.internal.v1.RevsDiff
+	1,  // 42: divan.internal.v1.ChangesRequest.header:type_name -> divan.internal.v1.RequestHeader
+	42, // 43: divan.internal.v1.ChangesResponse.changes:type_name -> divan.internal.v1.Change
+	1,  // 44: divan.internal.v1.CountChangesRequest.header:type_name -> divan.internal.v1.RequestHeader
+	1,  // 45: divan.internal.v1.ReadWinnerRequest.header:type_name -> divan.internal.v1.RequestHeader
+	3,  // 46: divan.internal.v1.ReadWinnerRequest.winner:type_name -> divan.internal.v1.Rev
+	7,  // 47: divan.internal.v1.ReadWinnerResponse.revision:type_name -> divan.internal.v1.Revision
+	1,  // 48: divan.internal.v1.WatchChangesRequest.header:type_name -> divan.internal.v1.RequestHeader
+	1,  // 49: divan.internal.v1.OpenCopyRequest.header:type_name -> divan.internal.v1.RequestHeader
+	1,  // 50: divan.internal.v1.CreateCopyRequest.header:type_name -> divan.internal.v1.RequestHeader
+	1,  // 51: divan.internal.v1.DeleteCopyRequest.header:type_name -> divan.internal.v1.RequestHeader
+	1,  // 52: divan.internal.v1.LocalDocsRequest.header:type_name -> divan.internal.v1.RequestHeader
+	57, // 53: divan.internal.v1.LocalDocsResponse.docs:type_name -> divan.internal.v1.LocalDoc
+	1,  // 54: divan.internal.v1.PurgeInfosRequest.header:type_name -> divan.internal.v1.RequestHeader
+	3,  // 55: divan.internal.v1.PurgeInfo.revs:type_name -> divan.internal.v1.Rev
+	60, // 56: divan.internal.v1.PurgeInfosResponse.infos:type_name -> divan.internal.v1.PurgeInfo
+	1,  // 57: divan.internal.v1.MatchReceiptsRequest.header:type_name -> divan.internal.v1.RequestHeader
+	62, // 58: divan.internal.v1.MatchReceiptsRequest.receipts:type_name -> divan.internal.v1.Receipt
+	9,  // 59: divan.internal.v1.ShardService.Update:input_type -> divan.internal.v1.UpdateRequest
+	13, // 60: divan.internal.v1.ShardService.Open:input_type -> divan.internal.v1.OpenRequest
+	15, // 61: divan.internal.v1.ShardService.Docs:input_type -> divan.internal.v1.DocsRequest
+	18, // 62: divan.internal.v1.ShardService.Lookup:input_type -> divan.internal.v1.LookupRequest
+	21, // 63: divan.internal.v1.ShardService.CountBefore:input_type -> divan.internal.v1.CountBeforeRequest
+	23, // 64: divan.internal.v1.ShardService.Info:input_type -> divan.internal.v1.InfoRequest
+	25, // 65: divan.internal.v1.ShardService.Security:input_type -> divan.internal.v1.SecurityRequest
+	27, // 66: divan.internal.v1.ShardService.SetSecurity:input_type -> divan.internal.v1.SetSecurityRequest
+	29, // 67: divan.internal.v1.ShardService.RevsLimit:input_type -> divan.internal.v1.RevsLimitRequest
+	31, // 68: divan.internal.v1.ShardService.SetRevsLimit:input_type -> divan.internal.v1.SetRevsLimitRequest
+	34, // 69: divan.internal.v1.ShardService.Purge:input_type -> divan.internal.v1.PurgeRequest
+	36, // 70: divan.internal.v1.ShardService.AttachmentData:input_type -> divan.internal.v1.AttachmentDataRequest
+	38, // 71: divan.internal.v1.ShardService.RevsDiff:input_type -> divan.internal.v1.RevsDiffRequest
+	41, // 72: divan.internal.v1.ShardService.Changes:input_type -> divan.internal.v1.ChangesRequest
+	56, // 73: divan.internal.v1.ShardService.LocalDocs:input_type -> divan.internal.v1.LocalDocsRequest
+	59, // 74: divan.internal.v1.ShardService.PurgeInfos:input_type -> divan.internal.v1.PurgeInfosRequest
+	63, // 75: divan.internal.v1.ShardService.MatchReceipts:input_type -> divan.internal.v1.MatchReceiptsRequest
+	44, // 76: divan.internal.v1.ShardService.CountChanges:input_type -> divan.internal.v1.CountChangesRequest
+	46, // 77: divan.internal.v1.ShardService.ReadWinner:input_type -> divan.internal.v1.ReadWinnerRequest
+	48, // 78: divan.internal.v1.ShardService.WatchChanges:input_type -> divan.internal.v1.WatchChangesRequest
+	50, // 79: divan.internal.v1.ShardService.OpenCopy:input_type -> divan.internal.v1.OpenCopyRequest
+	52, // 80: divan.internal.v1.ShardService.CreateCopy:input_type -> divan.internal.v1.CreateCopyRequest
+	54, // 81: divan.internal.v1.ShardService.DeleteCopy:input_type -> divan.internal.v1.DeleteCopyRequest
+	11, // 82: divan.internal.v1.ShardService.Update:output_type -> divan.internal.v1.UpdateResponse
+	14, // 83: divan.internal.v1.ShardService.Open:output_type -> divan.internal.v1.OpenResponse
+	17, // 84: divan.internal.v1.ShardService.Docs:output_type -> divan.internal.v1.DocsResponse
+	20, // 85: divan.internal.v1.ShardService.Lookup:output_type -> divan.internal.v1.LookupResponse
+	22, // 86: divan.internal.v1.ShardService.CountBefore:output_type -> divan.internal.v1.CountBeforeResponse
+	24, // 87: divan.internal.v1.ShardService.Info:output_type -> divan.internal.v1.InfoResponse
+	26, // 88: divan.internal.v1.ShardService.Security:output_type -> divan.internal.v1.SecurityResponse
+	28, // 89: divan.internal.v1.ShardService.SetSecurity:output_type -> divan.internal.v1.SetSecurityResponse
+	30, // 90: divan.internal.v1.ShardService.RevsLimit:output_type -> divan.internal.v1.RevsLimitResponse
+	32, // 91: divan.internal.v1.ShardService.SetRevsLimit:output_type -> divan.internal.v1.SetRevsLimitResponse
+	35, // 92: divan.internal.v1.ShardService.Purge:output_type -> divan.internal.v1.PurgeResponse
+	37, // 93: divan.internal.v1.ShardService.AttachmentData:output_type -> divan.internal.v1.AttachmentDataResponse
+	40, // 94: divan.internal.v1.ShardService.RevsDiff:output_type -> divan.internal.v1.RevsDiffResponse
+	43, // 95: divan.internal.v1.ShardService.Changes:output_type -> divan.internal.v1.ChangesResponse
+	58, // 96: divan.internal.v1.ShardService.LocalDocs:output_type -> divan.internal.v1.LocalDocsResponse
+	61, // 97: divan.internal.v1.ShardService.PurgeInfos:output_type -> divan.internal.v1.PurgeInfosResponse
+	64, // 98: divan.internal.v1.ShardService.MatchReceipts:output_type -> divan.internal.v1.MatchReceiptsResponse
+	45, // 99: divan.internal.v1.ShardService.CountChanges:output_type -> divan.internal.v1.CountChangesResponse
+	47, // 100: divan.internal.v1.ShardService.ReadWinner:output_type -> divan.internal.v1.ReadWinnerResponse
+	49, // 101: divan.internal.v1.ShardService.WatchChanges:output_type -> divan.internal.v1.WatchChangesResponse
+	51, // 102: divan.internal.v1.ShardService.OpenCopy:output_type -> divan.internal.v1.OpenCopyResponse
+	53, // 103: divan.internal.v1.ShardService.CreateCopy:output_type -> divan.internal.v1.CreateCopyResponse
+	55, // 104: divan.internal.v1.ShardService.DeleteCopy:output_type -> divan.internal.v1.DeleteCopyResponse
+	82, // [82:105] is the sub-list for method output_type
+	59, // [59:82] is the sub-list for method input_type
+	59, // [59:59] is the sub-list for extension type_name
+	59, // [59:59] is the sub-list for extension extendee
+	0,  // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_divan_internal_v1_shard_proto_init() }
@@ -4382,19 +4488,19 @@ func file_divan_internal_v1_shard_proto_init() {
 	file_divan_internal_v1_shard_proto_msgTypes[5].OneofWrappers = []any{}
 	file_divan_internal_v1_shard_proto_msgTypes[6].OneofWrappers = []any{}
 	file_divan_internal_v1_shard_proto_msgTypes[7].OneofWrappers = []any{}
-	file_divan_internal_v1_shard_proto_msgTypes[13].OneofWrappers = []any{}
-	file_divan_internal_v1_shard_proto_msgTypes[22].OneofWrappers = []any{}
-	file_divan_internal_v1_shard_proto_msgTypes[24].OneofWrappers = []any{}
+	file_divan_internal_v1_shard_proto_msgTypes[14].OneofWrappers = []any{}
+	file_divan_internal_v1_shard_proto_msgTypes[23].OneofWrappers = []any{}
 	file_divan_internal_v1_shard_proto_msgTypes[25].OneofWrappers = []any{}
 	file_divan_internal_v1_shard_proto_msgTypes[26].OneofWrappers = []any{}
-	file_divan_internal_v1_shard_proto_msgTypes[50].OneofWrappers = []any{}
+	file_divan_internal_v1_shard_proto_msgTypes[27].OneofWrappers = []any{}
+	file_divan_internal_v1_shard_proto_msgTypes[51].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_divan_internal_v1_shard_proto_rawDesc), len(file_divan_internal_v1_shard_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   63,
+			NumMessages:   64,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
