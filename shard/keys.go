@@ -67,17 +67,24 @@ func (k keys) meta(name string) []byte {
 	return append(k.tagged(tagMeta, len(name)), name...)
 }
 
-func (k keys) doc(id string) []byte {
-	return append(k.tagged(tagDoc, len(id)), id...)
+func (k keys) doc(id string) []byte { return k.appendDoc(nil, id) }
+
+func (k keys) appendDoc(dst []byte, id string) []byte {
+	dst = append(append(dst, k[:]...), tagDoc)
+	return append(dst, id...)
 }
 
 // body is the key of a revision's body: the id's length, the id, then the
 // revision as couch.Rev.String formats it.
 func (k keys) body(id string, rev couch.Rev) []byte {
-	b := k.tagged(tagBody, binary.MaxVarintLen32+len(id)+maxRevPosLen+1+len(rev.ID))
-	b = binary.AppendUvarint(b, uint64(len(id)))
-	b = append(b, id...)
-	return rev.AppendText(b)
+	return k.appendBody(make([]byte, 0, len(k)+1+binary.MaxVarintLen32+len(id)+maxRevPosLen+1+len(rev.ID)), id, rev)
+}
+
+func (k keys) appendBody(dst []byte, id string, rev couch.Rev) []byte {
+	dst = append(append(dst, k[:]...), tagBody)
+	dst = binary.AppendUvarint(dst, uint64(len(id)))
+	dst = append(dst, id...)
+	return rev.AppendText(dst)
 }
 
 // maxRevPosLen is the most digits a revision's position takes.

@@ -167,7 +167,10 @@ func digestResults(results []couch.UpdateResult) [16]byte {
 	}
 	for _, r := range results {
 		field(r.ID)
-		field(r.Rev.String())
+		// field(r.Rev.String()), without making the string.
+		at := len(buf)
+		buf = r.Rev.AppendText(binary.BigEndian.AppendUint32(buf, 0))
+		binary.BigEndian.PutUint32(buf[at:], uint32(len(buf)-at-4))
 		if r.Err != nil {
 			field(r.Err.Error())
 		} else {

@@ -2,6 +2,8 @@ package shard
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"slices"
 	"testing"
 
@@ -86,5 +88,31 @@ func TestUpdateLeavesReceipt(t *testing.T) {
 	}
 	if m, _ := b.MatchReceipts(ctx, rs); m[0] {
 		t.Error("receipt still matches after a purge")
+	}
+}
+
+// The digest is compared between copies, possibly on nodes of different
+// versions: it must stay sha256 over each result's id, rev and error as
+// length-prefixed strings.
+func TestDigestResultsFormat(t *testing.T) {
+	results := []couch.UpdateResult{
+		{ID: "a", Rev: couch.Rev{Pos: 1, ID: "0123456789abcdef0123456789abcdef"}},
+		{ID: "b", Err: couch.ErrConflict},
+		{ID: "_local/c", Rev: couch.Rev{Pos: 0, ID: "12"}},
+	}
+	var buf []byte
+	for _, r := range results {
+		fields := []string{r.ID, r.Rev.String(), ""}
+		if r.Err != nil {
+			fields[2] = r.Err.Error()
+		}
+		for _, f := range fields {
+			buf = binary.BigEndian.AppendUint32(buf, uint32(len(f)))
+			buf = append(buf, f...)
+		}
+	}
+	sum := sha256.Sum256(buf)
+	if got := digestResults(results); got != [16]byte(sum[:16]) {
+		t.Fatalf("digest %x, want %x", got, sum[:16])
 	}
 }

@@ -663,7 +663,7 @@ func TestBodyForms(t *testing.T) {
 		t.Fatalf("live body without attachments: user meta = %d, want raw", meta())
 	}
 	// Rewrite it in the older form, as a data directory from before holds it.
-	legacy := bodyEntry(key, true, nil, []byte(`{"v":1}`)).Value
+	legacy := new(batchTxn).bodyEntry(key, true, nil, []byte(`{"v":1}`)).Value
 	legacy[0] = 0 // not deleted
 	if err := sh.db.Update(func(txn *badger.Txn) error { return txn.Set(key, legacy) }); err != nil {
 		t.Fatal(err)

@@ -133,10 +133,11 @@ func (sh *Shard) runUpdater() {
 // the final variants, which never split and use the room the others leave
 // them.
 type batchTxn struct {
-	db   *badger.DB
-	keys keys
-	txn  *badger.Txn
-	run  seqRun // by-seq pairs of this part (seqindex.go)
+	db    *badger.DB
+	keys  keys
+	txn   *badger.Txn
+	arena batchArena
+	run   seqRun // by-seq pairs of this part (seqindex.go)
 	// stats are the shard's stats as of the last complete document: what
 	// a part commits.
 	stats stats
@@ -149,6 +150,54 @@ type batchTxn struct {
 	size, count       int64
 	maxSize, maxCount int64
 	valueThreshold    int64
+}
+
+// batchArena holds the badger entries a batch writes, and the bytes of its
+// keys and doc infos, in chunks rather than in an allocation each (five per
+// document otherwise). Badger needs them only until the part that holds
+// them commits: it copies keys and values into its memtable and value log.
+// A batch's arena is garbage with the batch; it is never reused, so a stale
+// reference (badger's pooled write requests keep some) reads only what was
+// written.
+type batchArena struct {
+	buf     []byte
+	entries []badger.Entry
+}
+
+const (
+	arenaChunk   = 64 << 10
+	arenaMinTail = 1 << 10 // room a tail offers; longer appends leave the arena
+	arenaEntries = 256
+)
+
+// tail returns an empty slice at the arena's free space, to append to and
+// then pass to keep.
+func (a *batchArena) tail() []byte {
+	if cap(a.buf)-len(a.buf) < arenaMinTail {
+		a.buf = make([]byte, 0, arenaChunk)
+	}
+	return a.buf[len(a.buf):len(a.buf)]
+}
+
+// keep marks b, appended to a slice from tail, as used and returns it
+// capped at its length, so that appending to it cannot reach what the
+// arena hands out next. A b that outgrew the tail was moved by append and
+// is its own allocation: the arena does not advance.
+func (a *batchArena) keep(b []byte) []byte {
+	free := a.buf[len(a.buf):cap(a.buf)]
+	if len(b) > 0 && len(b) <= len(free) && &b[0] == &free[0] {
+		a.buf = a.buf[:len(a.buf)+len(b)]
+	}
+	return b[:len(b):len(b)]
+}
+
+// entry returns a new badger entry, as badger.NewEntry(key, val).WithMeta(meta).
+func (a *batchArena) entry(key, val []byte, meta byte) *badger.Entry {
+	if len(a.entries) == cap(a.entries) {
+		a.entries = make([]badger.Entry, 0, arenaEntries)
+	}
+	a.entries = append(a.entries, badger.Entry{Key: key, Value: val, UserMeta: meta})
+	return &a.entries[len(a.entries)-1]
 }
 
 // Room kept for a document's final entries and the part's run and stats:
@@ -210,9 +259,7 @@ func (b *batchTxn) delete(key []byte) error {
 }
 
 func (b *batchTxn) setFinal(key, val []byte) error {
-	b.size += b.entrySize(key, val)
-	b.count++
-	return b.txn.Set(key, val)
+	return b.setEntryFinal(b.arena.entry(key, val, 0))
 }
 
 func (b *batchTxn) setEntryFinal(e *badger.Entry) error {
@@ -267,12 +314,13 @@ const metaDeleted = 1
 
 // putDocInfo writes a doc info record, tagging deleted documents.
 func (sh *Shard) putDocInfo(bt *batchTxn, id string, info []byte, deleted bool) error {
-	e := badger.NewEntry(sh.keys.doc(id), info)
+	var meta byte
 	if deleted {
-		e = e.WithMeta(metaDeleted)
+		meta = metaDeleted
 	}
+	key := bt.arena.keep(sh.keys.appendDoc(bt.arena.tail(), id))
 	sh.notePresent(id)
-	return bt.setEntryFinal(e)
+	return bt.setEntryFinal(bt.arena.entry(key, info, meta))
 }
 
 func (sh *Shard) apply(batch []*updateReq) {
@@ -372,12 +420,13 @@ type docInfo struct {
 
 const docInfoVersion = 1
 
-func (di *docInfo) encode() ([]byte, error) {
-	b := make([]byte, 0, 64)
+func (di *docInfo) encode() ([]byte, error) { return di.appendTo(make([]byte, 0, 64)), nil }
+
+func (di *docInfo) appendTo(b []byte) []byte {
 	b = append(b, docInfoVersion)
 	b = binary.AppendUvarint(b, di.seq)
 	b = binary.AppendVarint(b, di.winnerSize)
-	return di.tree.AppendBinary(b), nil
+	return di.tree.AppendBinary(b)
 }
 
 func decodeDocInfo(v []byte) (*docInfo, error) {
@@ -431,9 +480,9 @@ func (sh *Shard) loadDocInfo(txn *badger.Txn, id string) (*docInfo, int, error) 
 const metaRawBody = 2
 
 // bodyEntry returns the badger entry storing a revision body.
-func bodyEntry(key []byte, deleted bool, atts, body []byte) *badger.Entry {
+func (bt *batchTxn) bodyEntry(key []byte, deleted bool, atts, body []byte) *badger.Entry {
 	if !deleted && len(atts) == 0 {
-		return badger.NewEntry(key, body).WithMeta(metaRawBody)
+		return bt.arena.entry(key, body, metaRawBody)
 	}
 	b := make([]byte, 0, 1+binary.MaxVarintLen32+len(atts)+len(body))
 	var flags byte
@@ -443,7 +492,7 @@ func bodyEntry(key []byte, deleted bool, atts, body []byte) *badger.Entry {
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, uint64(len(atts)))
 	b = append(b, atts...)
-	return badger.NewEntry(key, append(b, body...))
+	return bt.arena.entry(key, append(b, body...), 0)
 }
 
 // decodeBody splits a stored body value written with the given user meta;
@@ -560,7 +609,8 @@ func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, 
 		return res, 0, nil
 	}
 	if di.tree.IsLeaf(path[0]) {
-		e := bodyEntry(sh.keys.body(d.ID, path[0]), d.Deleted, couch.MarshalAttachments(resolved), d.Body)
+		key := bt.arena.keep(sh.keys.appendBody(bt.arena.tail(), d.ID, path[0]))
+		e := bt.bodyEntry(key, d.Deleted, couch.MarshalAttachments(resolved), d.Body)
 		if err := bt.setEntry(e); err != nil {
 			return res, 0, err
 		}
@@ -595,10 +645,7 @@ func (sh *Shard) applyDoc(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions, 
 	st.UpdateSeq++
 	di.seq = st.UpdateSeq
 	bt.indexChange(di.seq, d.ID)
-	info, err := di.encode()
-	if err != nil {
-		return res, 0, err
-	}
+	info := bt.arena.keep(di.appendTo(bt.arena.tail()))
 	if err := sh.putDocInfo(bt, d.ID, info, di.tree.Deleted()); err != nil {
 		return res, 0, err
 	}
@@ -701,7 +748,7 @@ func (sh *Shard) applyLocal(bt *batchTxn, d *couch.Doc, opts couch.UpdateOptions
 		return rev, false, nil, nil
 	}
 	meta, v := encodeLocal(next)
-	return rev, true, nil, bt.setEntry(badger.NewEntry(key, v).WithMeta(meta))
+	return rev, true, nil, bt.setEntry(bt.arena.entry(key, v, meta))
 }
 
 // asDocError puts a document-level *couch.Error into res and reports nil, or

@@ -27,7 +27,10 @@ type Rev struct {
 func (r Rev) IsZero() bool { return r.Pos == 0 && r.ID == "" }
 
 // String renders r as CouchDB does: "<pos>-<id>".
-func (r Rev) String() string { return string(r.AppendText(nil)) }
+func (r Rev) String() string {
+	var buf [64]byte
+	return string(r.AppendText(buf[:0]))
+}
 
 // AppendText appends r as String formats it.
 func (r Rev) AppendText(b []byte) []byte {
