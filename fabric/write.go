@@ -107,8 +107,10 @@ func (f *Fabric) updateRange(ctx context.Context, m *cluster.ShardMap, r cluster
 	uopts := couch.UpdateOptions{NewEdits: opts.NewEdits}
 	if len(copies) > 1 {
 		// One id for every copy's write: their receipts spare internal
-		// replication comparing these documents again.
+		// replication comparing these documents again. And one encoding
+		// for the copies on other nodes.
 		uopts.WriteID = couch.NewWriteID()
+		uopts.Encoding = new(couch.SharedEncoding)
 	}
 	// Only a write answered before its last copy can run ahead of a slow
 	// node; one that waits for every copy needs no window.

@@ -276,3 +276,22 @@ func BenchmarkParseValidDoc(b *testing.B) {
 		}
 	}
 }
+
+func TestSharedEncoding(t *testing.T) {
+	var s SharedEncoding
+	calls := 0
+	encode := func(v string) func() ([]byte, error) {
+		return func() ([]byte, error) { calls++; return []byte(v), nil }
+	}
+	for range 3 {
+		if b, err := s.Get("k", encode("first")); err != nil || string(b) != "first" {
+			t.Fatalf("Get = %q, %v", b, err)
+		}
+	}
+	if calls != 1 {
+		t.Fatalf("encoded %d times for one key, want once", calls)
+	}
+	if b, _ := s.Get("other", encode("own")); string(b) != "own" || calls != 2 {
+		t.Fatalf("another key got %q (%d encodings), want its own", b, calls)
+	}
+}

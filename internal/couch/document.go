@@ -1,6 +1,9 @@
 package couch
 
-import "crypto/rand"
+import (
+	"crypto/rand"
+	"sync"
+)
 
 // Document is what a read of one document returns from a shard copy (and, after
 // merging, from fabric): the full rev tree and the revisions asked for.
@@ -57,6 +60,30 @@ type UpdateOptions struct {
 	// LocalVersion when that outranks what the copy holds. Never set from
 	// a client's request.
 	ReplicateLocal bool
+	// Encoding, when set, is shared by every copy the write is sent to, so
+	// that those reached over the network encode it once (internal/rpc).
+	// Storage ignores it.
+	Encoding *SharedEncoding
+}
+
+// SharedEncoding is one write's encoding for the network, made by the first
+// copy that needs it and reused by the others (UpdateOptions.Encoding).
+type SharedEncoding struct {
+	once sync.Once
+	key  string
+	data []byte
+	err  error
+}
+
+// Get returns the encoding, made by encode on the first call. key names
+// what was encoded: a call with another key (a request the others do not
+// share) gets encode's own result.
+func (s *SharedEncoding) Get(key string, encode func() ([]byte, error)) ([]byte, error) {
+	s.once.Do(func() { s.key = key; s.data, s.err = encode() })
+	if key != s.key {
+		return encode()
+	}
+	return s.data, s.err
 }
 
 // WriteID identifies one write sent to every copy of a range.

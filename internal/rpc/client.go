@@ -160,9 +160,18 @@ func (c *Client) dialOptions() []grpc.DialOption {
 	return append(opts, c.opts.dialOpts...)
 }
 
-// service returns the ShardService of node, connecting lazily. A node whose
-// address changed gets a new connection.
+// service returns the ShardService of node, connecting lazily.
 func (c *Client) service(node string) (pb.ShardServiceClient, error) {
+	nc, err := c.conn(node)
+	if err != nil {
+		return nil, err
+	}
+	return nc.svc, nil
+}
+
+// conn returns the connection to node, connecting lazily. A node whose
+// address changed gets a new connection.
+func (c *Client) conn(node string) (*nodeConn, error) {
 	addr, err := c.resolve(node)
 	if err != nil {
 		return nil, nodeDown(node, err)
@@ -174,7 +183,7 @@ func (c *Client) service(node string) (pb.ShardServiceClient, error) {
 	}
 	if nc, ok := c.conns[node]; ok {
 		if nc.addr == addr {
-			return nc.svc, nil
+			return nc, nil
 		}
 		// The node moved: calls still on the old connection fail.
 		_ = nc.cc.Close()
@@ -186,7 +195,7 @@ func (c *Client) service(node string) (pb.ShardServiceClient, error) {
 	}
 	nc := &nodeConn{addr: addr, cc: cc, svc: pb.NewShardServiceClient(cc)}
 	c.conns[node] = nc
-	return nc.svc, nil
+	return nc, nil
 }
 
 // wrapErr turns an RPC error into the error a local copy would return.
@@ -212,6 +221,20 @@ func invoke[Req, Resp any](ctx context.Context, c *Client, node, method string,
 	resp, err := call(svc, ctx, req)
 	if err != nil {
 		return zero, c.wrapErr(ctx, node, method, err)
+	}
+	return resp, nil
+}
+
+// invokeEncoded runs a unary call on node whose request is already encoded
+// (codec passes an encodedMessage through).
+func invokeEncoded[Resp any](ctx context.Context, c *Client, node, method, fullMethod string, req []byte) (*Resp, error) {
+	nc, err := c.conn(node)
+	if err != nil {
+		return nil, err
+	}
+	resp := new(Resp)
+	if err := nc.cc.Invoke(ctx, fullMethod, encodedMessage(req), resp); err != nil {
+		return nil, c.wrapErr(ctx, node, method, err)
 	}
 	return resp, nil
 }

@@ -36,7 +36,15 @@ func newCodec() codec {
 
 func (codec) Name() string { return "proto" }
 
+// encodedMessage is a message already marshalled, sent as it is: a write
+// sent to several copies is encoded once (couch.SharedEncoding). It is never
+// modified once made, so concurrent sends may share it.
+type encodedMessage []byte
+
 func (c codec) Marshal(v any) (mem.BufferSlice, error) {
+	if e, ok := v.(encodedMessage); ok {
+		return mem.BufferSlice{mem.SliceBuffer(e)}, nil
+	}
 	m, ok := v.(vtMessage)
 	if !ok {
 		return c.fallback.Marshal(v)

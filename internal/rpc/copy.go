@@ -73,12 +73,32 @@ func (r *RemoteCopy) Update(ctx context.Context, docs []*couch.Doc, opts couch.U
 			// cannot match; it is sent without.
 			writeID = opts.WriteID[:]
 		}
-		req := &pb.UpdateRequest{Header: r.header(ctx), Docs: make([]*pb.Doc, n), NewEdits: opts.NewEdits, WriteId: writeID,
-			ReplicateLocal: opts.ReplicateLocal, CompactResults: true}
-		for i, d := range docs[:n] {
-			req.Docs[i] = docToProto(d)
+		request := func() *pb.UpdateRequest {
+			req := &pb.UpdateRequest{Header: r.header(ctx), Docs: make([]*pb.Doc, n), NewEdits: opts.NewEdits, WriteId: writeID,
+				ReplicateLocal: opts.ReplicateLocal, CompactResults: true}
+			for i, d := range docs[:n] {
+				req.Docs[i] = docToProto(d)
+			}
+			return req
 		}
-		resp, err := invoke(ctx, r.c, r.node, "Update", pb.ShardServiceClient.Update, req)
+		var resp *pb.UpdateResponse
+		var err error
+		if n == len(docs) && opts.Encoding != nil {
+			// The whole write in one message, the same for every copy of
+			// the range: encoded once for all of them.
+			var data []byte
+			data, err = opts.Encoding.Get(r.name+"\x00"+RequestID(ctx), func() ([]byte, error) {
+				req := request()
+				data := make([]byte, req.SizeVT())
+				return data, marshalSized(req, data)
+			})
+			if err != nil {
+				return nil, fmt.Errorf("encode update of %s: %w", r.name, err)
+			}
+			resp, err = invokeEncoded[pb.UpdateResponse](ctx, r.c, r.node, "Update", pb.ShardService_Update_FullMethodName, data)
+		} else {
+			resp, err = invoke(ctx, r.c, r.node, "Update", pb.ShardServiceClient.Update, request())
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/divandb/divan/internal/couch"
 	pb "github.com/divandb/divan/proto/internalv1"
+	"github.com/divandb/divan/shard"
 )
 
 // An Update is answered in the compact form when asked, else with a result
@@ -84,5 +85,42 @@ func TestAppendUpdateResultsRejectsMalformed(t *testing.T) {
 	if err != nil || !slices.EqualFunc(out, []couch.UpdateResult{{ID: "earlier"}, {ID: "a", Rev: couch.Rev{Pos: 1, ID: "x"}}, {ID: "b"}},
 		func(a, b couch.UpdateResult) bool { return a.ID == b.ID && a.Rev == b.Rev }) || !errors.Is(out[2].Err, couch.ErrConflict) {
 		t.Fatalf("appended %+v, %v", out, err)
+	}
+}
+
+// A write to copies on two nodes with a shared encoding is marshalled once
+// and applied by both.
+func TestUpdateSharedEncoding(t *testing.T) {
+	ctx := WithRequestID(t.Context(), "req-1")
+	const name = "shards/00000000-ffffffff/db.1700000000"
+	n2, n3 := startNode(t, "n2"), startNode(t, "n3")
+	s2, s3 := mustCreate(t, n2.store, name), mustCreate(t, n3.store, name)
+	client := newClient(t, newResolver(n2, n3))
+	opts := couch.UpdateOptions{NewEdits: true, Encoding: new(couch.SharedEncoding)}
+	docs := []*couch.Doc{{ID: "a", Body: []byte(`{"v":1}`)}, {ID: "b", Body: []byte(`{"v":2}`)}}
+	var revs [][]couch.UpdateResult
+	for _, node := range []string{"n2", "n3"} {
+		h, err := client.Handle(ctx, node, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := h.Update(ctx, docs, opts)
+		if err != nil || len(res) != 2 || res[0].Err != nil || res[1].Err != nil {
+			t.Fatalf("update on %s: %+v, %v", node, res, err)
+		}
+		revs = append(revs, res)
+	}
+	encoded, _ := opts.Encoding.Get(name+"\x00req-1", func() ([]byte, error) {
+		t.Fatal("the second copy encoded the write again")
+		return nil, nil
+	})
+	if len(encoded) == 0 || !slices.Equal(revs[0], revs[1]) {
+		t.Fatalf("encoding %d bytes; results %+v and %+v", len(encoded), revs[0], revs[1])
+	}
+	for _, sh := range []*shard.Shard{s2, s3} {
+		d, err := sh.Open(ctx, "b", couch.OpenOptions{})
+		if err != nil || string(d.Revisions[0].Body) != `{"v":2}` {
+			t.Fatalf("doc b on a copy: %+v, %v", d, err)
+		}
 	}
 }
