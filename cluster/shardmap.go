@@ -85,14 +85,24 @@ func (m *ShardMap) Copies(r Range) []Copy {
 
 // RangeFor returns the ranges holding docID; after a split there can be
 // more than one range of different widths containing the same hash only
-// transiently, so callers normally take the first.
+// transiently, so callers normally take the first. The slice must not be
+// modified.
 func (m *ShardMap) RangeFor(docID string) []Range {
 	h := Hash(docID)
+	ranges := m.Ranges()
 	var out []Range
-	for _, r := range m.Ranges() {
-		if r.Contains(h) {
-			out = append(out, r)
+	for i, r := range ranges {
+		if !r.Contains(h) {
+			continue
 		}
+		if out == nil {
+			// Usually the only one (ranges overlap only while a split
+			// is under way): a view of the cached ranges, capped so
+			// that an append copies.
+			out = ranges[i : i+1 : i+1]
+			continue
+		}
+		out = append(out, r)
 	}
 	return out
 }
