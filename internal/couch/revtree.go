@@ -496,22 +496,24 @@ func (t *RevTree) AppendBinary(dst []byte) []byte {
 		if n.nobody {
 			flags |= flagNoBody
 		}
-		hexID := isLowerHex32(n.rev.ID)
+		idBytes, hexID := decodeHex32(n.rev.ID)
 		if hexID {
 			flags |= flagHexID
 		}
 		pidx := -1
+		var parentBytes [16]byte
 		if n.parent != "" {
+			var hexParent bool
 			if k, ok := t.find(Rev{Pos: n.rev.Pos - 1, ID: n.parent}); ok {
 				pidx = k
 				flags |= flagParentIndex
-			} else if isLowerHex32(n.parent) {
+			} else if parentBytes, hexParent = decodeHex32(n.parent); hexParent {
 				flags |= flagHexParent
 			}
 		}
 		dst = append(dst, flags)
 		if hexID {
-			dst = appendHex16(dst, n.rev.ID)
+			dst = append(dst, idBytes[:]...)
 		} else {
 			dst = binary.AppendUvarint(dst, uint64(len(n.rev.ID)))
 			dst = append(dst, n.rev.ID...)
@@ -520,7 +522,7 @@ func (t *RevTree) AppendBinary(dst []byte) []byte {
 		case flags&flagParentIndex != 0:
 			dst = binary.AppendUvarint(dst, uint64(pidx))
 		case flags&flagHexParent != 0:
-			dst = appendHex16(dst, n.parent)
+			dst = append(dst, parentBytes[:]...)
 		default:
 			dst = binary.AppendUvarint(dst, uint64(len(n.parent)))
 			dst = append(dst, n.parent...)
@@ -530,31 +532,40 @@ func (t *RevTree) AppendBinary(dst []byte) []byte {
 }
 
 func isLowerHex32(s string) bool {
+	_, ok := decodeHex32(s)
+	return ok
+}
+
+// decodeHex32 returns the 16 bytes that s spells when s is 32 lowercase
+// hex digits (a rev id Divan or CouchDB made); ok is false for any other s.
+// One pass with a table: every rev tree encoding decodes its ids.
+func decodeHex32(s string) (b [16]byte, ok bool) {
 	if len(s) != 32 {
-		return false
+		return b, false
 	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
+	var bad byte
+	for i := range b {
+		hi, lo := lowerHexValue[s[2*i]], lowerHexValue[s[2*i+1]]
+		bad |= hi | lo
+		b[i] = hi<<4 | lo
 	}
-	return true
+	return b, bad <= 0x0f
 }
 
-// appendHex16 appends the 16 bytes that the lowercase hex s spells.
-func appendHex16(dst []byte, s string) []byte {
-	for i := 0; i < 32; i += 2 {
-		dst = append(dst, unhex(s[i])<<4|unhex(s[i+1]))
+// lowerHexValue maps '0'-'9' and 'a'-'f' to their values and every other
+// byte to 0xff.
+var lowerHexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return dst
-}
-
-func unhex(c byte) byte {
-	if c <= '9' {
-		return c - '0'
+	for c := byte(0); c < 10; c++ {
+		t['0'+c] = c
 	}
-	return c - 'a' + 10
-}
+	for c := byte(0); c < 6; c++ {
+		t['a'+c] = 10 + c
+	}
+	return t
+}()
 
 // revTreeDecoder reads an encoding; the first error sticks in bad.
 type revTreeDecoder struct {
