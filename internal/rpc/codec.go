@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bytes"
 	"fmt"
 
 	"google.golang.org/grpc/encoding"
@@ -82,7 +83,7 @@ func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 		// Its documents' bytes fields alias one buffer of its own rather
 		// than each being copied out; its strings alias it too, and
 		// docFromProto copies the ones that may outlive the write.
-		if err := req.UnmarshalVTUnsafe(data.Materialize()); err != nil {
+		if err := req.UnmarshalVTUnsafe(ownCopy(data)); err != nil {
 			return fmt.Errorf("unmarshal %T: %w", v, err)
 		}
 		return nil
@@ -99,4 +100,15 @@ func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 		return fmt.Errorf("unmarshal %T: %w", v, err)
 	}
 	return nil
+}
+
+// ownCopy is data.Materialize without zeroing the new buffer first (a
+// received update is hundreds of KB): bytes.Join allocates it uninitialized
+// and fills it whole.
+func ownCopy(data mem.BufferSlice) []byte {
+	pieces := make([][]byte, len(data))
+	for i, b := range data {
+		pieces[i] = b.ReadOnlyData()
+	}
+	return bytes.Join(pieces, nil)
 }
