@@ -202,11 +202,12 @@ type copyReply struct {
 // writeCopies starts writing docs to each copy, every copy in its own
 // goroutine that takes room in the node's write window (window.go) and
 // then writes to it (Copies.Handle: no round trip to open it first), so
-// that a slow or silent node delays nobody but itself. Replies arrive on the returned
-// channel in completion order, one per copy; it is buffered for all of
-// them, so a copy answering after the caller has stopped listening never
-// blocks. With windowed, each copy write first waits for room in its node's
-// window, and admitted is done once every copy's write has been sent.
+// that a slow or silent node delays nobody but itself. Replies arrive on
+// the returned channel in completion order, one per copy; it is buffered
+// for all of them, so a copy answering after the caller has stopped
+// listening never blocks. With windowed, each copy write first waits for
+// room in its node's window, and admitted is done once every copy's write
+// has been sent.
 //
 // The writes are detached from ctx's cancellation and bounded by the
 // request timeout instead: the caller returns at quorum, and a slow but live

@@ -67,7 +67,9 @@ func (k keys) meta(name string) []byte {
 	return append(k.tagged(tagMeta, len(name)), name...)
 }
 
-func (k keys) doc(id string) []byte { return k.appendDoc(nil, id) }
+func (k keys) doc(id string) []byte {
+	return k.appendDoc(make([]byte, 0, len(k)+1+len(id)), id)
+}
 
 func (k keys) appendDoc(dst []byte, id string) []byte {
 	dst = append(append(dst, k[:]...), tagDoc)
