@@ -118,6 +118,13 @@ func (m *Membership) Alive() []Meta {
 	return out
 }
 
+// NumAlive returns how many nodes gossip sees alive, this one included.
+func (m *Membership) NumAlive() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.alive)
+}
+
 // Lookup returns an alive node's metadata.
 func (m *Membership) Lookup(name string) (Meta, bool) {
 	m.mu.RLock()

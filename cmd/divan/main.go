@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/divandb/divan/internal/memlimit"
 	"github.com/divandb/divan/internal/node"
 )
 
@@ -47,20 +48,29 @@ func run() error {
 			}
 		}()
 	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		// A soft heap limit keeps the garbage collector from letting the
-		// heap double between cycles under write load; GOMEMLIMIT
-		// overrides it.
-		debug.SetMemoryLimit(defaultMemoryLimit)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	tuneMemory := os.Getenv("GOMEMLIMIT") == "" // else fixed by the operator
+	if tuneMemory {
+		// A soft limit keeps the garbage collector from letting the heap
+		// double between cycles under write load.
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 
 	n, err := node.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	log.Info("divan started", "node", n.Name(), "version", node.Version, "data_dir", cfg.DataDir)
+	if tuneMemory {
+		// A cluster member also stores the copies written through its
+		// peers and holds their writes in flight: its live heap outgrows
+		// the single-node budget, and a fixed limit would make the
+		// collector run back to back. Its limit follows its live heap
+		// (internal/memlimit); a lone node keeps the fixed budget.
+		tuner := memlimit.New(memlimit.Options{Floor: defaultMemoryLimit, Raise: n.HasPeers, Logger: log})
+		go tuner.Run(ctx)
+	}
 	<-ctx.Done()
 	stop() // a second signal now kills the process the default way
 	log.Info("shutting down")

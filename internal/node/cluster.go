@@ -241,5 +241,9 @@ func (n *Node) Cluster() *cluster.Cluster { return n.cluster }
 // Membership returns the node's gossip membership.
 func (n *Node) Membership() *cluster.Membership { return n.members }
 
+// HasPeers reports whether gossip sees other nodes alive: this node then
+// stores copies written through them as well as its own.
+func (n *Node) HasPeers() bool { return n.members != nil && n.members.NumAlive() > 1 }
+
 // GossipPort returns the gossip port actually bound.
 func (n *Node) GossipPort() int { return n.members.Port() }
