@@ -70,7 +70,7 @@ var sampleNames = [...]string{
 	"/memory/classes/heap/released:bytes",
 }
 
-// New returns a Tuner; it changes nothing until Run or Tune.
+// New returns a Tuner; it changes nothing until Run.
 func New(o Options) *Tuner {
 	if o.Ceiling <= 0 {
 		o.Ceiling = 4 * o.Floor
@@ -97,22 +97,20 @@ func New(o Options) *Tuner {
 
 // Run tunes the limit now and then every Interval until ctx ends.
 func (t *Tuner) Run(ctx context.Context) {
-	t.Tune()
+	t.tune(time.Now())
 	tick := time.NewTicker(t.opts.Interval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
-			t.Tune()
+		case now := <-tick.C:
+			t.tune(now)
 		}
 	}
 }
 
-// Tune sets the limit from the latest sample and returns it.
-func (t *Tuner) Tune() int64 { return t.tune(time.Now()) }
-
+// tune sets the limit from a fresh sample and returns it.
 func (t *Tuner) tune(now time.Time) int64 {
 	metrics.Read(t.samples)
 	var v [len(sampleNames)]int64
