@@ -302,7 +302,6 @@ func tally(id string, j int, replies []*copyReply, w int) (res DocResult, quorum
 			k++
 		}
 		if k == len(counts) {
-			k = len(counts)
 			counts = append(counts, revCount{rev: r.Rev})
 		}
 		counts[k].n++
